@@ -1,0 +1,5 @@
+import sys
+
+from app.host.cli import main
+
+sys.exit(main())

