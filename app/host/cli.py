@@ -33,6 +33,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_boot_time(args: argparse.Namespace) -> int:
+    from app.host.boot_timing import run
+
+    return run(args.dist, args.rounds)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="Browser LLM benchmark, driven from Python in Pyodide.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -44,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--dist", type=Path, default=DIST)
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("boot-time", help="the page's time-to-ready next to bare Pyodide's, same browser")
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--dist", type=Path, default=DIST)
+    p.set_defaults(func=cmd_boot_time)
     return parser
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 import http.server
 import threading
 from pathlib import Path
@@ -62,6 +63,12 @@ class DistHandler(http.server.SimpleHTTPRequestHandler):
 class DistServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A browser that stops reading (a cancelled fetch, a closed tab) is not a server error.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def make_server(dist: Path, port: int = 0, quiet: bool = True) -> DistServer:

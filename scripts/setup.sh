@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what the benchmark and the tests need on a fresh Debian machine:
+# Chromium + chromedriver (Debian packages) and this project with its test extra (PyPI).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "[setup] installing chromium and chromium-driver" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium chromium-driver
+fi
+
+echo "[setup] installing the project (pip install -e '.[test]')" >&2
+python -m pip install --quiet --disable-pip-version-check -e '.[test]'

