@@ -87,7 +87,11 @@ class Builder:
         scratch = self._scratch
         self._plan_pyodide(scratch, site)
         self._plan_flare(site)
-        self._plan_npm_file("wllama", {"esm/index.js": "vendor/wllama/index.js", "esm/wasm/wllama.wasm": "vendor/wllama/wllama.wasm"}, site)
+        self._plan_npm_file("wllama", {
+            "esm/index.js": "vendor/wllama/index.js",
+            "esm/single-thread/wllama.wasm": "vendor/wllama/single-thread/wllama.wasm",
+            "esm/multi-thread/wllama.wasm": "vendor/wllama/multi-thread/wllama.wasm",
+        }, site)
         self._plan_npm_file("chartjs", {"dist/chart.umd.min.js": "vendor/chartjs/chart.umd.min.js"}, site)
         self._plan_model(site)
         self._plan_web(site)

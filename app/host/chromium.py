@@ -16,6 +16,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     # WebGPU: without it requestAdapter() returns null; with it, SwiftShader answers on a CPU machine.
     "--enable-unsafe-webgpu",
+    "--window-size=1400,1000",
 ]
 
 

@@ -1,86 +1,15 @@
-"""Write a Hugging Face `tokenizer.json` from a GGUF file's own vocabulary.
-
-flare-web's tokenizer built from the GGUF is wrong for byte-level BPE (SmolLM2): each space
-becomes three <|endoftext|> ids. A tokenizer.json built from the same `tokenizer.ggml.tokens`,
-`merges` and `token_type`, loaded with `FlareTokenizer.from_json`, gives llama.cpp's ids.
-"""
+"""Write dist/'s tokenizer.json from the transcoded GGUF (see app.core.tokenizer_json)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import gguf
-
-# llama.cpp's token types: 1 normal, 2 unknown, 3 control, 4 user-defined, 5 unused, 6 byte.
-CONTROL = 3
-
-
-class TokenizerBuildError(ValueError):
-    pass
-
-
-def tokenizer_json_from_gguf(path: Path) -> dict:
-    reader = gguf.GGUFReader(path)
-    fields = reader.fields
-
-    def get(name):
-        if name not in fields:
-            raise TokenizerBuildError(f"{path.name} has no {name}: cannot build a tokenizer from it")
-        return fields[name].contents()
-
-    model = get("tokenizer.ggml.model")
-    if model != "gpt2":
-        raise TokenizerBuildError(
-            f"{path.name}: tokenizer.ggml.model is {model!r}; only byte-level BPE ('gpt2') is supported"
-        )
-    tokens: list[str] = get("tokenizer.ggml.tokens")
-    token_types: list[int] = get("tokenizer.ggml.token_type")
-    merges: list[str] = get("tokenizer.ggml.merges")
-    vocab = {tok: i for i, tok in enumerate(tokens)}
-    added = [
-        {
-            "id": i,
-            "content": tok,
-            "single_word": False,
-            "lstrip": False,
-            "rstrip": False,
-            "normalized": False,
-            "special": True,
-        }
-        for i, (tok, ttype) in enumerate(zip(tokens, token_types))
-        if ttype == CONTROL
-    ]
-    return {
-        "version": "1.0",
-        "truncation": None,
-        "padding": None,
-        "added_tokens": added,
-        "normalizer": None,
-        "pre_tokenizer": {
-            "type": "Sequence",
-            "pretokenizers": [
-                {"type": "Digits", "individual_digits": True},
-                {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True},
-            ],
-        },
-        "post_processor": None,
-        "decoder": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True, "use_regex": True},
-        "model": {
-            "type": "BPE",
-            "dropout": None,
-            "unk_token": None,
-            "continuing_subword_prefix": None,
-            "end_of_word_suffix": None,
-            "fuse_unk": False,
-            "byte_fallback": False,
-            "ignore_merges": False,
-            "vocab": vocab,
-            # flare's JSON reader wants "a b" strings, not ["a", "b"] pairs.
-            "merges": list(merges),
-        },
-    }
+from app.core.gguf_header import read_header_from_path
+from app.core.tokenizer_json import tokenizer_json
 
 
 def write_tokenizer_json(gguf_path: Path, out: Path) -> None:
-    out.write_text(json.dumps(tokenizer_json_from_gguf(gguf_path), ensure_ascii=False, separators=(",", ":")))
+    header = read_header_from_path(gguf_path)
+    data = tokenizer_json(header.metadata, gguf_path.name)
+    out.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")))

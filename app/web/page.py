@@ -1,10 +1,33 @@
-"""The benchmark page's Python side: called by web/static/boot.js once `app` is installed."""
+"""The benchmark page's Python side: boot.js hands over here once `app` is installed.
+
+The page only renders; settings, engines, clock, statistics and the result all live in Python.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import json
 from typing import Any
+from urllib.parse import parse_qs
 
-from app.web import dom, environment
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
+
+from app.core import report, results
+from app.core.chartdata import chart_data
+from app.core.gguf_header import GGUFError, check_runnable_by_flare
+from app.core.settings import BenchSettings, SettingsError
+from app.web import dom, environment, jsbridge, modelsource
+from app.web.bench import Benchmark, Controller, prompt_text
+from app.web.engines.base import EngineError
+from app.web.engines.flare_engine import FlareEngine
+from app.web.engines.wllama_engine import WllamaEngine
+from app.web.flare import load_flare_module
+
+ENGINE_ORDER = ("llamacpp-wasm", "flare-cpu", "flare-webgpu")
+INT_FIELDS = ("max_tokens", "runs", "warmup", "forced_tokens")
+BOOL_FIELDS = ("perplexity", "async_prefill")
 
 
 def _adapter_text(adapter: dict[str, Any] | None) -> str:
@@ -17,31 +40,266 @@ def _adapter_text(adapter: dict[str, Any] | None) -> str:
     return f"{name} - {kind}, maxStorageBufferBindingSize {adapter['max_storage_buffer_binding_size'] >> 20} MiB"
 
 
+def make_engines(keys: list[str], site: dict[str, Any], settings: BenchSettings) -> list:
+    made = []
+    for key in ENGINE_ORDER:
+        if key not in keys:
+            continue
+        if key == "llamacpp-wasm":
+            made.append(WllamaEngine(site["wllama"]["version"], settings.llamacpp_threads))
+        else:
+            made.append(FlareEngine(site["flare"], webgpu=key == "flare-webgpu", async_prefill=settings.async_prefill))
+    return made
+
+
+class BenchPage:
+    def __init__(self, site: dict[str, Any], manifest: dict[str, Any], env: dict[str, Any]) -> None:
+        self.site = site
+        self.manifest = manifest
+        self.files = {f["path"]: f for f in manifest["files"]}
+        self.env = env
+        self.controller = Controller()
+        self.result: dict[str, Any] | None = None
+        self.running = False
+        self._proxies: list = []
+        self.charts: Any = None
+
+    # --- wiring -------------------------------------------------------------------------
+    def on(self, element_id: str, event: str, handler) -> None:
+        proxy = create_proxy(handler)
+        self._proxies.append(proxy)
+        dom.element(element_id).addEventListener(event, proxy)
+
+    def wire(self) -> None:
+        self.on("run", "click", lambda e: asyncio.ensure_future(self.run_from_form()))
+        self.on("stop", "click", lambda e: self.stop())
+        self.on("clear", "click", lambda e: self.clear())
+        self.on("export", "click", lambda e: self.export())
+        self.on("clear-cache", "click", lambda e: asyncio.ensure_future(self.forget_cache()))
+        self.on("model-choice", "change", lambda e: self._toggle_file())
+
+    def _toggle_file(self) -> None:
+        dom.element("model-file-label").hidden = dom.element("model-choice").value != "file"
+
+    def set_buttons(self) -> None:
+        dom.element("run").disabled = self.running
+        dom.element("stop").disabled = not self.running
+        dom.element("clear").disabled = self.running or self.result is None
+        dom.element("export").disabled = self.result is None
+        dom.element("clear-cache").disabled = self.running
+
+    # --- form <-> settings --------------------------------------------------------------
+    def fill_form(self, s: BenchSettings) -> None:
+        dom.element("prompt").value = s.prompt
+        dom.element("system").value = s.system
+        for name in INT_FIELDS:
+            dom.element(name).value = str(getattr(s, name))
+        for name in BOOL_FIELDS:
+            dom.element(name).checked = bool(getattr(s, name))
+        for box in js.document.querySelectorAll("input[name=engine]"):
+            box.checked = box.value in s.engines
+
+    def read_form(self) -> BenchSettings:
+        data: dict[str, Any] = {"prompt": str(dom.element("prompt").value), "system": str(dom.element("system").value)}
+        for name in INT_FIELDS:
+            raw = str(dom.element(name).value).strip()
+            try:
+                data[name] = int(raw)
+            except ValueError:
+                raise SettingsError(f"{name.replace('_', ' ')} must be a whole number, not {raw!r}") from None
+        for name in BOOL_FIELDS:
+            data[name] = bool(dom.element(name).checked)
+        data["engines"] = [str(b.value) for b in js.document.querySelectorAll("input[name=engine]") if b.checked]
+        return BenchSettings.from_dict(data)
+
+    def form_error(self, message: str | None) -> None:
+        node = dom.element("form-error")
+        node.hidden = message is None
+        node.textContent = message or ""
+
+    def progress(self, fraction: float, message: str) -> None:
+        dom.element("progress").value = fraction
+        dom.element("progress-text").textContent = message
+        js.document.documentElement.dataset.progress = f"{fraction:.3f}"
+
+    # --- actions ------------------------------------------------------------------------
+    async def run_from_form(self, model_url: str | None = None) -> None:
+        if self.running:
+            return
+        try:
+            settings = self.read_form()
+        except SettingsError as err:
+            self.form_error(str(err))
+            dom.set_state("error")
+            return
+        await self.run(settings, model_url)
+
+    async def load_model(self, settings: BenchSettings, model_url: str | None):
+        if model_url:
+            data = await jsbridge.fetch_bytes(model_url)
+            file = js.File.new(to_js([data]), model_url.rsplit("/", 1)[-1])
+            return await modelsource.picked_model(file)
+        if dom.element("model-choice").value == "file":
+            files = dom.element("model-file").files
+            if not files or files.length == 0:
+                raise GGUFError("no GGUF file chosen: pick one, or choose the embedded model")
+            return await modelsource.picked_model(files.item(0))
+        return await modelsource.site_model(self.site["model"], self.files)
+
+    async def run(self, settings: BenchSettings, model_url: str | None = None) -> None:
+        self.running = True
+        self.controller = Controller()
+        self.form_error(None)
+        self.set_buttons()
+        dom.set_state("running")
+        self.progress(0, "loading the model bytes")
+        try:
+            model, fetch = await self.load_model(settings, model_url)
+            dom.log(f"model {model.name}: {model.size / 1e6:.1f} MB from {fetch['source']} in {fetch['fetch_ms']:.0f} ms, "
+                    f"tensors {model.tensor_types}")
+            if any(k.startswith("flare") for k in settings.engines):
+                check_runnable_by_flare(_HeaderView(model.tensor_types))
+            flare = await load_flare_module(self.site["flare"])
+            tokenizer = flare.FlareTokenizer.from_json(model.tokenizer_json)
+            text = prompt_text(settings, '"<|im_start|>"' in model.tokenizer_json)
+            prompt_ids = [int(x) for x in tokenizer.encode(text).to_py()]
+            passage_ids = [int(x) for x in tokenizer.encode(settings.passage).to_py()]
+            tokenizer.free()
+            dom.log(f"prompt: {len(prompt_ids)} ids; passage: {len(passage_ids)} ids")
+            result = results.new_result(
+                settings.to_dict(), self.env, self.manifest["site"]["pins"] + [
+                    {"path": f["path"], "sha256": f["sha256"], "pin": f["pin"]} for f in self.manifest["files"]],
+                {"name": model.name, "size": model.size, "sha256": model.sha256, "header": model.header},
+            )
+            result.update(created=str(js.Date.new().toISOString()), model_fetch=fetch, prompt_text=text,
+                          prompt_ids=prompt_ids, passage_ids=passage_ids, stopped_by_user=False)
+            self.result = result
+            bench = Benchmark(settings, model, prompt_ids, passage_ids, self.progress, dom.log, self.controller,
+                              on_row=self.render)
+            await bench.run(make_engines(settings.engines, self.site, settings), result)
+            self.render()
+            self.progress(1, "stopped: finished runs kept" if result["stopped_by_user"] else "done")
+            dom.set_status("Stopped" if result["stopped_by_user"] else "Done")
+            dom.set_state("done")
+        except (GGUFError, SettingsError, EngineError) as err:
+            self.form_error(str(err))
+            dom.log(f"error: {err}")
+            dom.set_status("Error")
+            dom.set_state("error")
+        except JsException as err:
+            self.form_error(f"the browser raised: {err}")
+            dom.set_state("error")
+        finally:
+            self.running = False
+            self.set_buttons()
+            if self.result is not None:
+                js.window.benchResultJSON = json.dumps(self.result)
+
+    def stop(self) -> None:
+        self.controller.stop_requested = True
+        dom.log("stop requested: the current run ends after its next token")
+
+    def clear(self) -> None:
+        self.result = None
+        dom.element("results").innerHTML = '<p class="muted">No results yet.</p>'
+        dom.element("outputs").innerHTML = ""
+        if self.charts is not None:
+            self.charts.clearCharts()
+        js.window.benchResultJSON = None
+        self.set_buttons()
+
+    def export(self) -> None:
+        if self.result is None:
+            return
+        blob = js.Blob.new(to_js([json.dumps(self.result, indent=1)]), jsbridge.to_js_object({"type": "application/json"}))
+        link = js.document.createElement("a")
+        link.href = js.URL.createObjectURL(blob)
+        link.download = f"bench-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+        link.click()
+
+    async def forget_cache(self) -> None:
+        await modelsource.clear_opfs_cache()
+        dom.log("cached model removed from OPFS: the next run fetches it again (cold)")
+
+    # --- rendering ----------------------------------------------------------------------
+    def render(self) -> None:
+        import html
+
+        r = self.result
+        if r is None:
+            return
+        fetch = r.get("model_fetch", {})
+        warm = fetch.get("warm_fetch_ms")
+        fetch_line = (f"Model fetch: {fetch.get('fetch_ms', 0):.0f} ms from {fetch.get('source')}"
+                      + (f"; from the OPFS cache afterwards: {warm:.0f} ms" if warm else ""))
+        dom.element("results").innerHTML = report.to_html(r) + f'<p class="muted">{html.escape(fetch_line)}</p>'
+        items = "".join(
+            f"<li><b>{html.escape(row['engine'])} {html.escape(row['backend'])}</b>: <q>{html.escape(row['output_text'][:400])}</q></li>"
+            for row in r["rows"] if row.get("output_text")
+        )
+        dom.element("outputs").innerHTML = f'<h3>What each engine answered (first measured run)</h3><ul class="outputs-list">{items}</ul>' if items else ""
+        if self.charts is not None:
+            self.charts.drawCharts(jsbridge.to_js_object(chart_data(r)))
+
+
+class _HeaderView:
+    """check_runnable_by_flare needs only the tensor type counts."""
+
+    def __init__(self, type_counts: dict[str, int]) -> None:
+        self.type_counts = type_counts
+
+
 async def boot(site_proxy: Any, timings_proxy: Any) -> None:
     site = site_proxy.to_py()
     timings = timings_proxy.to_py()
     try:
         env = await environment.collect(site)
+        manifest = json.loads(await jsbridge.fetch_text("manifest.json"))
     except Exception as err:
         dom.show_error(f"Probing the environment failed: {err}")
         raise
-    ready_ms = environment.js.performance.now()
-    pyodide_s = (timings["pyodide_ready_ms"] - timings["boot_start_ms"]) / 1000
-    app_s = (timings["app_installed_ms"] - timings["pyodide_ready_ms"]) / 1000
+    ready_ms = jsbridge.now_ms()
+    pyodide_ms = timings["pyodide_ready_ms"] - timings["boot_start_ms"]
+    app_ms = timings["app_installed_ms"] - timings["pyodide_ready_ms"]
+    env["page_ready_ms"] = ready_ms
+    env["pyodide_load_ms"] = pyodide_ms
     rows = [
         ("Python", env["python"]),
         ("Pyodide", env["pyodide"]),
         ("flare-web", env["flare_web"]),
+        ("llama.cpp (wllama)", site["wllama"]["version"]),
         ("WebGPU adapter", _adapter_text(env["webgpu"])),
         ("crossOriginIsolated", "yes" if env["cross_origin_isolated"] else "no (timer coarsened to 100 us; no threads)"),
         ("CPU cores (hardwareConcurrency)", str(env["hardware_concurrency"])),
         ("User agent", env["user_agent"]),
-        ("Time to ready", f"{ready_ms / 1000:.2f} s from navigation (Pyodide {pyodide_s:.2f} s, app wheel {app_s:.2f} s)"),
+        ("Time to ready", f"{ready_ms / 1000:.2f} s from navigation (Pyodide {pyodide_ms / 1000:.2f} s, app wheel {app_ms / 1000:.2f} s)"),
     ]
     dom.element("env-table").innerHTML = dom.table_rows(rows)
-    page_state = environment.js.document.documentElement.dataset
-    page_state.readyMs = f"{ready_ms:.1f}"
-    page_state.pyodideMs = f"{timings['pyodide_ready_ms'] - timings['boot_start_ms']:.1f}"
+    state = js.document.documentElement.dataset
+    state.readyMs = f"{ready_ms:.1f}"
+    state.pyodideMs = f"{pyodide_ms:.1f}"
+    page = BenchPage(site, manifest, env)
+    try:
+        page.charts = await jsbridge.import_module("static/charts.js")
+    except JsException as err:
+        dom.log(f"charts unavailable: {err}")
+    js.window.benchPage = create_proxy(page)
+    page.wire()
+    query = parse_qs(str(js.location.search).lstrip("?"))
+    try:
+        settings = BenchSettings.from_dict(json.loads(query["settings"][0])) if "settings" in query else BenchSettings()
+    except (SettingsError, ValueError, TypeError) as err:
+        page.form_error(f"settings in the URL: {err}")
+        settings = BenchSettings()
+        query.pop("autorun", None)
+        dom.set_state("error")
+        page.fill_form(settings)
+        page.set_buttons()
+        return
+    page.fill_form(settings)
+    page.set_buttons()
     dom.log(f"Python ready in {ready_ms / 1000:.2f} s")
     dom.set_status(f"Python ready in {ready_ms / 1000:.2f} s")
     dom.set_state("ready")
+    if query.get("autorun") == ["1"]:
+        await page.run_from_form(model_url=query.get("model", [None])[0])

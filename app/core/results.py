@@ -1,0 +1,109 @@
+"""The result schema: every token id and timestamp, and the figures derived from them.
+
+Raw records (runs with their timestamps) are the truth; every summary figure is recomputed from
+them by `derive_run` / `summarize_row`, so a reader can check the table against the JSON.
+Version history: 1 - first version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core import stats
+
+SCHEMA = "browser-llm-bench/result"
+SCHEMA_VERSION = 1
+
+FIELD_DOCS = {
+    "rows[].load.fetch_ms": "getting the model bytes into JS memory (network or OPFS cache), shared by all rows",
+    "rows[].load.parse_ms": "the engine's own load of the bytes (FlareEngine.load, wllama loadModel)",
+    "rows[].load.gpu_init_ms": "FlareEngine.init_gpu(): pipelines and weight upload (WebGPU rows only)",
+    "rows[].runs[].prefill_start_ms": "performance.now() just before the call that consumes the prompt",
+    "rows[].runs[].prefill_end_ms": "performance.now() when that call returned",
+    "rows[].runs[].token_times_ms": "performance.now() when each generated token id was in Python's hands",
+    "derived.prefill_ms": "prefill_end_ms - prefill_start_ms",
+    "derived.prefill_tok_s": "prompt tokens / prefill time",
+    "derived.ttft_ms": "first token time - prefill_start_ms: from the start of prefill to the first token id in Python",
+    "derived.decode_tok_s": "(n - 1) / (t_last - t_first) over the run's tokens",
+    "derived.itl_p50_ms / p90 / p99": "percentiles of the inter-token intervals of the run",
+    "correctness.greedy_match": "fraction of greedy tokens equal to llama.cpp's at the same index",
+    "correctness.first_divergence": "index of the first token that differs from llama.cpp's (null: none)",
+    "correctness.forced_top1_agreement": "feeding llama.cpp's continuation one prefix at a time, how often the engine's top-1 is llama.cpp's next token",
+    "correctness.perplexity": "exp(-mean log p) of the fixed passage, each token given the passage before it",
+    "warmups": "runs made before the measured ones; kept, never summarised",
+    "timer_resolution_us": "performance.now() is coarsened to 5 us when cross-origin isolated, 100 us otherwise",
+}
+
+
+def derive_run(run: dict[str, Any]) -> dict[str, Any]:
+    """The figures of one run, from its raw timestamps."""
+    times = run["token_times_ms"]
+    stats.check_increasing(times)
+    start, end = run["prefill_start_ms"], run["prefill_end_ms"]
+    if end < start or (times and times[0] < end):
+        raise stats.TimestampError("prefill timestamps are out of order with the token timestamps")
+    prefill_ms = end - start
+    gaps = stats.intervals(times)
+    return {
+        "tokens": len(times),
+        "prefill_ms": prefill_ms,
+        "prefill_tok_s": run["prompt_tokens"] / (prefill_ms / 1000) if prefill_ms > 0 else None,
+        "ttft_ms": times[0] - start if times else None,
+        "decode_tok_s": stats.decode_rate(times),
+        "itl_p50_ms": stats.percentile(gaps, 50),
+        "itl_p90_ms": stats.percentile(gaps, 90),
+        "itl_p99_ms": stats.percentile(gaps, 99),
+    }
+
+
+def make_run(index: int, prompt_tokens: int, prefill_start_ms: float, prefill_end_ms: float,
+             token_ids: list[int], token_times_ms: list[float], stopped: bool = False) -> dict[str, Any]:
+    run = {
+        "index": index,
+        "prompt_tokens": prompt_tokens,
+        "prefill_start_ms": prefill_start_ms,
+        "prefill_end_ms": prefill_end_ms,
+        "token_ids": list(token_ids),
+        "token_times_ms": list(token_times_ms),
+        "stopped": stopped,
+    }
+    run["derived"] = derive_run(run)
+    return run
+
+
+SUMMARY_KEYS = ("prefill_ms", "prefill_tok_s", "ttft_ms", "decode_tok_s", "itl_p50_ms", "itl_p90_ms", "itl_p99_ms", "tokens")
+
+
+def summarize_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Across the measured runs that finished (a run stopped by the user is kept but not summarised)."""
+    done = [r for r in runs if not r["stopped"]]
+    return {key: stats.summarize([r["derived"][key] for r in done]) for key in SUMMARY_KEYS}
+
+
+def new_result(settings: dict, environment: dict, assets: list[dict], model: dict) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
+        "field_docs": FIELD_DOCS,
+        "settings": settings,
+        "environment": environment,
+        "assets": assets,
+        "model": model,
+        "rows": [],
+    }
+
+
+def check_result(result: dict[str, Any]) -> None:
+    """Raise ValueError if any derived figure disagrees with the raw timestamps it came from."""
+    if result.get("schema") != SCHEMA or result.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"not a {SCHEMA} v{SCHEMA_VERSION} document")
+    for row in result["rows"]:
+        for run in row.get("runs", []) + row.get("warmups", []):
+            if len(run["token_ids"]) != len(run["token_times_ms"]):
+                raise ValueError(f"{row['key']} run {run['index']}: one timestamp per token is needed")
+            again = derive_run(run)
+            for key, value in again.items():
+                if value != run["derived"][key]:
+                    raise ValueError(f"{row['key']} run {run['index']}: {key} is {run['derived'][key]}, timestamps give {value}")
+        if row.get("runs") and row.get("summary") != summarize_row(row["runs"]):
+            raise ValueError(f"{row['key']}: summary does not match its runs")

@@ -1,0 +1,73 @@
+"""Benchmark settings, validated the same way on the page and on the command line."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+
+from app.core.chat import DEFAULT_SYSTEM
+
+ENGINE_KEYS = ("flare-cpu", "flare-webgpu", "llamacpp-wasm")
+DEFAULT_PROMPT = "Explain what WebGPU is in 2-3 sentences."
+# A fixed passage for perplexity: plain, factual English that any sane small model finds likely.
+DEFAULT_PASSAGE = (
+    "The capital of France is Paris. It is known for the Eiffel Tower, which was built in 1889 "
+    "for the World's Fair."
+)
+
+
+class SettingsError(ValueError):
+    """A setting is out of range; the message names it and the allowed range."""
+
+
+@dataclass
+class BenchSettings:
+    prompt: str = DEFAULT_PROMPT
+    system: str = DEFAULT_SYSTEM
+    max_tokens: int = 64
+    runs: int = 3
+    warmup: int = 1
+    engines: list[str] = field(default_factory=lambda: list(ENGINE_KEYS))
+    # Reference tokens fed one prefix at a time for the teacher-forced top-1 figure (0: skip).
+    forced_tokens: int = 16
+    passage: str = DEFAULT_PASSAGE
+    perplexity: bool = True
+    async_prefill: bool = False
+    # llama.cpp threads (0: wllama's default, half the cores when cross-origin isolated).
+    llamacpp_threads: int = 0
+
+    def validate(self) -> "BenchSettings":
+        def check_int(name: str, lo: int, hi: int) -> None:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise SettingsError(f"{name} must be a whole number, not {value!r}")
+            if not lo <= value <= hi:
+                raise SettingsError(f"{name} must be between {lo} and {hi}, not {value}")
+
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise SettingsError("the prompt is empty: type something for the model to answer")
+        if len(self.prompt) > 8000:
+            raise SettingsError("the prompt is longer than 8000 characters")
+        check_int("max_tokens", 1, 2048)
+        check_int("runs", 1, 50)
+        check_int("warmup", 0, 10)
+        check_int("forced_tokens", 0, 128)
+        check_int("llamacpp_threads", 0, 64)
+        unknown = [e for e in self.engines if e not in ENGINE_KEYS]
+        if unknown:
+            raise SettingsError(f"unknown engine(s) {unknown}; choose from {list(ENGINE_KEYS)}")
+        if not self.engines:
+            raise SettingsError(f"no engine selected; choose from {list(ENGINE_KEYS)}")
+        if self.perplexity and len(self.passage.split()) < 3:
+            raise SettingsError("the perplexity passage needs at least a few words")
+        return self
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BenchSettings":
+        known = {f.name for f in fields(cls)}
+        extra = set(data) - known
+        if extra:
+            raise SettingsError(f"unknown setting(s): {sorted(extra)}")
+        return cls(**data).validate()
+
+    def to_dict(self) -> dict:
+        return asdict(self)

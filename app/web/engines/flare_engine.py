@@ -1,0 +1,123 @@
+"""flare-web (Rust GGUF engine in WASM, optional WebGPU), driven token by token from Python."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
+
+from app.core.correctness import argmax, log_softmax_at
+from app.web import jsbridge
+from app.web.engines.base import EngineError, Model
+from app.web.flare import load_flare_module
+
+# Greedy decoding, the same for every engine: temperature 0, top_p 1 (off), top_k 1,
+# repeat_penalty 1 (off), min_p 0 (off).
+GREEDY = (0.0, 1.0, 1, 1.0, 0.0)
+
+
+def _ids(ids: list[int]) -> Any:
+    return js.Uint32Array.new(to_js(ids))
+
+
+def describe_js_error(err: Exception) -> str:
+    text = str(err)
+    if "unreachable" in text:
+        return f"flare-web panicked (WASM trap: {text}); the panic message is in the browser console"
+    return text
+
+
+class FlareEngine:
+    engine = "flare-web"
+
+    def __init__(self, flare_site: dict[str, Any], webgpu: bool, async_prefill: bool = False) -> None:
+        self.flare_site = flare_site
+        self.webgpu = webgpu
+        self.async_prefill = async_prefill
+        self.key = "flare-webgpu" if webgpu else "flare-cpu"
+        self.backend = "webgpu" if webgpu else "wasm-cpu"
+        self.module: Any = None
+        self.handle: Any = None
+        self.tokenizer: Any = None
+
+    async def load(self, model: Model) -> dict[str, float]:
+        # A fresh WASM instance per row: after a panic an instance is unusable, and one row's
+        # failure must not take the next row with it.
+        self.module = await load_flare_module(self.flare_site, fresh=True)
+        times: dict[str, float] = {}
+        t0 = jsbridge.now_ms()
+        try:
+            self.handle = self.module.FlareEngine.load(model.data)
+        except JsException as err:
+            raise EngineError(f"FlareEngine.load failed: {describe_js_error(err)}") from None
+        times["parse_ms"] = jsbridge.now_ms() - t0
+        if self.webgpu:
+            if getattr(js.navigator, "gpu", None) is None:
+                raise EngineError("WebGPU is not available in this browser (navigator.gpu is missing)")
+            t1 = jsbridge.now_ms()
+            ok = await self.handle.init_gpu()
+            times["gpu_init_ms"] = jsbridge.now_ms() - t1
+            if not ok:
+                raise EngineError(
+                    "init_gpu() returned false: flare asks the adapter for 1 GiB storage buffers "
+                    "(maxStorageBufferBindingSize, maxBufferSize); this adapter offers less or no device"
+                )
+        self.handle.set_repeat_last_n(0)
+        self.tokenizer = self.module.FlareTokenizer.from_json(model.tokenizer_json)
+        return times
+
+    async def reset(self) -> None:
+        self.handle.reset()
+        self.handle.set_repeat_last_n(0)
+
+    async def prefill(self, prompt_ids: list[int], max_tokens: int) -> None:
+        try:
+            if self.async_prefill:
+                await self.handle.begin_stream_with_params_async(_ids(prompt_ids), max_tokens, *GREEDY)
+            else:
+                self.handle.begin_stream_with_params(_ids(prompt_ids), max_tokens, *GREEDY)
+        except JsException as err:
+            raise EngineError(f"prefill failed: {describe_js_error(err)}") from None
+
+    async def next_token(self) -> int | None:
+        try:
+            token = await self.handle.next_token_async()
+        except JsException as err:
+            raise EngineError(f"next_token_async failed: {describe_js_error(err)}") from None
+        return None if token is None else int(token)
+
+    async def stop(self) -> None:
+        self.handle.stop_stream()
+
+    async def teacher_forced(self, prefix: list[int], continuation: list[int]) -> list[tuple[int, float]]:
+        # flare has no way to feed a chosen token into a running stream, so each position
+        # re-prefills its whole prefix and reads last_logits (fine for a few dozen tokens).
+        out = []
+        for i, target in enumerate(continuation):
+            await self.reset()
+            await self.prefill(prefix + continuation[:i], 1)
+            await self.next_token()
+            logits = self.handle.last_logits.to_py().tolist()
+            out.append((argmax(logits), log_softmax_at(logits, target)))
+        await self.reset()
+        return out
+
+    def decode_text(self, ids: list[int]) -> str:
+        return str(self.tokenizer.decode(_ids(ids))) if ids else ""
+
+    def info(self) -> dict[str, Any]:
+        info = {"version": self.flare_site["version"], "api": "next_token_async",
+                "prefill": "begin_stream_with_params_async" if self.async_prefill else "begin_stream_with_params"}
+        if self.handle is not None:
+            info["backend_info"] = str(self.handle.backend_info())
+        return info
+
+    async def unload(self) -> None:
+        for obj in (self.tokenizer, self.handle):
+            if obj is not None:
+                try:
+                    obj.free()
+                except JsException:
+                    pass
+        self.handle = self.tokenizer = None

@@ -1,0 +1,106 @@
+"""llama.cpp in WASM (@wllama/wllama 2.x low-level API): the correctness reference.
+
+Python feeds token ids and reads each sampled id: kvClear, samplingInit(greedy), decode(ids),
+then samplingSample / samplingAccept / decode([id]) per token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
+
+from app.web import jsbridge
+from app.web.engines.base import EngineError, Model
+
+MODULE = "vendor/wllama/index.js"
+PROBE = "static/wllama_probe.js"
+
+
+class WllamaEngine:
+    key = "llamacpp-wasm"
+    engine = "llama.cpp (wllama)"
+    backend = "wasm-cpu"
+
+    def __init__(self, version: str, threads: int = 0, n_ctx: int = 2048) -> None:
+        self.version = version
+        self.threads = threads
+        self.n_ctx = n_ctx
+        self.w: Any = None
+        self.probe: Any = None
+        self.pending: int | None = None
+        self.remaining = 0
+
+    async def load(self, model: Model) -> dict[str, float]:
+        module = await jsbridge.import_module(MODULE)
+        self.probe = await jsbridge.import_module(PROBE)
+        paths = {
+            "single-thread/wllama.wasm": jsbridge.page_url("vendor/wllama/single-thread/wllama.wasm"),
+            "multi-thread/wllama.wasm": jsbridge.page_url("vendor/wllama/multi-thread/wllama.wasm"),
+        }
+        self.w = module.Wllama.new(jsbridge.to_js_object(paths), jsbridge.to_js_object({"suppressNativeLog": True}))
+        config: dict[str, Any] = {"n_ctx": self.n_ctx}
+        if self.threads:
+            config["n_threads"] = self.threads
+        blob = js.Blob.new(to_js([model.data]))
+        t0 = jsbridge.now_ms()
+        try:
+            await self.w.loadModel(to_js([blob]), jsbridge.to_js_object(config))
+        except JsException as err:
+            raise EngineError(f"llama.cpp could not load the model: {err}") from None
+        return {"parse_ms": jsbridge.now_ms() - t0}
+
+    async def reset(self) -> None:
+        await self.w.kvClear()
+        self.pending = None
+
+    async def prefill(self, prompt_ids: list[int], max_tokens: int) -> None:
+        await self.w.samplingInit(jsbridge.to_js_object({"temp": 0, "top_k": 1, "penalty_repeat": 1.0}))
+        await self.w.decode(to_js(prompt_ids), jsbridge.to_js_object({}))
+        self.pending = None
+        self.remaining = max_tokens
+
+    async def next_token(self) -> int | None:
+        if self.remaining <= 0:
+            return None
+        if self.pending is not None:
+            # The previous token enters the KV cache only now, so its cost lands in this interval.
+            await self.w.samplingAccept(to_js([self.pending]))
+            await self.w.decode(to_js([self.pending]), jsbridge.to_js_object({}))
+        sampled = await self.w.samplingSample()
+        token = int(sampled.token)
+        if self.w.isTokenEOG(token):
+            self.remaining = 0
+            return None
+        self.pending = token
+        self.remaining -= 1
+        return token
+
+    async def stop(self) -> None:
+        self.remaining = 0
+
+    async def teacher_forced(self, prefix: list[int], continuation: list[int]) -> list[tuple[int, float]]:
+        await self.reset()
+        await self.w.decode(to_js(prefix), jsbridge.to_js_object({}))
+        out = []
+        for target in continuation:
+            probe = await self.probe.topAndLogProb(self.w, target)
+            out.append((int(probe.top1), float(probe.logprob)))
+            await self.w.decode(to_js([target]), jsbridge.to_js_object({}))
+        await self.reset()
+        return out
+
+    async def decode_text(self, ids: list[int]) -> str:
+        return str(await self.w.detokenize(to_js(ids), True)) if ids else ""
+
+    def info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"version": self.version, "api": "wllama 2.x low-level (decode / samplingSample)"}
+        if self.w is not None:
+            info.update(multithread=bool(self.w.isMultithread()), threads=int(self.w.getNumThreads()))
+        return info
+
+    async def unload(self) -> None:
+        if self.w is not None:
+            await self.w.exit()
+            self.w = None

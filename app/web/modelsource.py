@@ -1,0 +1,131 @@
+"""Get model bytes into JS memory: from the site (cached in OPFS) or from a file the person picked.
+
+The header is read and checked in Python (app.core.gguf_header) from the first bytes only,
+before any engine sees the file, so a bad file gets a clear message instead of a WASM panic.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException  # type: ignore[import-not-found]
+
+from app.core.gguf_header import GGUFError, GGUFHeader, read_header
+from app.core.tokenizer_json import TokenizerBuildError, tokenizer_json
+from app.web import jsbridge
+from app.web.engines.base import Model
+
+OPFS_DIR = "browser-llm-bench-models"
+
+
+def header_of(data: Any, name: str) -> GGUFHeader:
+    size = int(data.length)
+
+    def prefix(n: int) -> bytes:
+        return bytes(data.subarray(0, n).to_py())
+
+    try:
+        return read_header(prefix, size)
+    except GGUFError as err:
+        raise GGUFError(f"{name}: {err}") from None
+
+
+async def _opfs_dir():
+    storage = getattr(js.navigator, "storage", None)
+    if storage is None or not hasattr(storage, "getDirectory"):
+        return None
+    try:
+        root = await storage.getDirectory()
+        return await root.getDirectoryHandle(OPFS_DIR, jsbridge.to_js_object({"create": True}))
+    except JsException:
+        return None  # OPFS refused (private mode, quota): work without a cache
+
+
+async def _opfs_read(name: str):
+    folder = await _opfs_dir()
+    if folder is None:
+        return None
+    try:
+        handle = await folder.getFileHandle(name)
+        blob = await handle.getFile()
+        return js.Uint8Array.new(await blob.arrayBuffer())
+    except JsException:
+        return None
+
+
+async def _opfs_write(name: str, data: Any) -> bool:
+    folder = await _opfs_dir()
+    if folder is None:
+        return False
+    try:
+        handle = await folder.getFileHandle(name, jsbridge.to_js_object({"create": True}))
+        writable = await handle.createWritable()
+        await writable.write(data)
+        await writable.close()
+        return True
+    except (JsException, AttributeError):
+        return False
+
+
+async def clear_opfs_cache() -> None:
+    storage = getattr(js.navigator, "storage", None)
+    if storage is None or not hasattr(storage, "getDirectory"):
+        return
+    root = await storage.getDirectory()
+    try:
+        await root.removeEntry(OPFS_DIR, jsbridge.to_js_object({"recursive": True}))
+    except JsException:
+        pass
+
+
+async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, dict]) -> tuple[Model, dict[str, Any]]:
+    """The embedded model: OPFS copy if present (warm), else the network (cold), then cached."""
+    path = site_model_info["gguf"]
+    sha = manifest_files.get(path, {}).get("sha256")
+    cache_name = f"{sha}.gguf" if sha else None
+    fetch: dict[str, Any] = {"opfs_available": (await _opfs_dir()) is not None}
+    data = None
+    if cache_name:
+        t0 = jsbridge.now_ms()
+        data = await _opfs_read(cache_name)
+        if data is not None:
+            fetch.update(source="opfs", fetch_ms=jsbridge.now_ms() - t0, cold_fetch_ms=None)
+    if data is None:
+        t0 = jsbridge.now_ms()
+        data = await jsbridge.fetch_bytes(path)
+        fetch.update(source="network", fetch_ms=jsbridge.now_ms() - t0, cold_fetch_ms=jsbridge.now_ms() - t0)
+        if cache_name and await _opfs_write(cache_name, data):
+            # Measure the warm path too, so one cold run reports both.
+            t1 = jsbridge.now_ms()
+            again = await _opfs_read(cache_name)
+            if again is not None:
+                fetch["warm_fetch_ms"] = jsbridge.now_ms() - t1
+    header = header_of(data, path)
+    tokenizer = await jsbridge.fetch_text(site_model_info["tokenizer"])
+    model = Model(data=data, size=int(data.length), name=site_model_info["name"], sha256=sha,
+                  tokenizer_json=tokenizer, header=header.summary(), tensor_types=header.type_counts)
+    return model, fetch
+
+
+async def picked_model(file: Any) -> tuple[Model, dict[str, Any]]:
+    """A GGUF the person picked from disk (a JS File)."""
+    name = str(file.name)
+    t0 = jsbridge.now_ms()
+    data = js.Uint8Array.new(await file.arrayBuffer())
+    fetch = {"source": "local file", "fetch_ms": jsbridge.now_ms() - t0}
+    header = header_of(data, name)
+    try:
+        tok = json.dumps(tokenizer_json(header.metadata, name), ensure_ascii=False)
+    except TokenizerBuildError as err:
+        raise GGUFError(str(err)) from None
+    digest = await _sha256_hex(data)
+    model = Model(data=data, size=int(data.length), name=name, sha256=digest, tokenizer_json=tok,
+                  header=header.summary(), tensor_types=header.type_counts)
+    return model, fetch
+
+
+async def _sha256_hex(data: Any) -> str:
+    digest = await js.crypto.subtle.digest("SHA-256", data)
+    return bytes(js.Uint8Array.new(digest).to_py()).hex()
