@@ -39,6 +39,18 @@ def cmd_boot_time(args: argparse.Namespace) -> int:
     return run(args.dist, args.rounds)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from app.host.bench_cli import run
+
+    return run(args)
+
+
+def cmd_overhead(args: argparse.Namespace) -> int:
+    from app.host.overhead_cli import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m app", description="Browser LLM benchmark, driven from Python in Pyodide.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--dist", type=Path, default=DIST)
     p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("bench", help="run the benchmark headless in Chromium and print the table (main job)")
+    from app.host.bench_cli import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("overhead", help="JS loop vs Python loop over the same flare engine; last line: the ratio")
+    from app.host.overhead_cli import add_arguments as add_overhead_arguments
+
+    add_overhead_arguments(p)
+    p.set_defaults(func=cmd_overhead)
     p = sub.add_parser("boot-time", help="the page's time-to-ready next to bare Pyodide's, same browser")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--dist", type=Path, default=DIST)

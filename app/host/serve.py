@@ -30,11 +30,21 @@ ISOLATION_HEADERS = {
 class DistHandler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
 
-    def __init__(self, *args, directory: str, quiet: bool = True, **kwargs):
+    def __init__(self, *args, directory: str, quiet: bool = True, extra: dict[str, Path] | None = None, **kwargs):
         self.quiet = quiet
+        self.extra = extra or {}
         super().__init__(*args, directory=directory, **kwargs)
 
+    def translate_path(self, path: str) -> str:
+        # Files served beside dist/ by exact URL path only (a model given to `bench --model`).
+        requested = unquote(urlsplit(path).path)
+        if requested in self.extra:
+            return str(self.extra[requested])
+        return super().translate_path(path)
+
     def _inside_root(self) -> bool:
+        if unquote(urlsplit(self.path).path) in self.extra:
+            return True
         root = Path(self.directory).resolve()
         requested = unquote(urlsplit(self.path).path)
         if "\x00" in requested:
@@ -71,10 +81,10 @@ class DistServer(http.server.ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(dist: Path, port: int = 0, quiet: bool = True) -> DistServer:
+def make_server(dist: Path, port: int = 0, quiet: bool = True, extra: dict[str, Path] | None = None) -> DistServer:
     if not (dist / "index.html").exists():
         raise FileNotFoundError(f"{dist} has no index.html: run `python build.py` first")
-    handler = functools.partial(DistHandler, directory=str(dist.resolve()), quiet=quiet)
+    handler = functools.partial(DistHandler, directory=str(dist.resolve()), quiet=quiet, extra=extra)
     return DistServer(("127.0.0.1", port), handler)
 
 
@@ -83,7 +93,7 @@ def url_of(server: DistServer) -> str:
     return f"http://{host}:{port}/"
 
 
-def serve_in_thread(dist: Path, port: int = 0) -> DistServer:
-    server = make_server(dist, port)
+def serve_in_thread(dist: Path, port: int = 0, extra: dict[str, Path] | None = None) -> DistServer:
+    server = make_server(dist, port, extra=extra)
     threading.Thread(target=server.serve_forever, daemon=True, name="dist-server").start()
     return server
