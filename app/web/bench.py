@@ -39,8 +39,21 @@ def prompt_text(settings: BenchSettings, vocab_has_chatml: bool = True) -> str:
     return f"{settings.system}\n\n{settings.prompt}" if settings.system else settings.prompt
 
 
+_yielder: Any = None
+
+
+async def yield_to_browser() -> None:
+    global _yielder
+    if _yielder is None:
+        _yielder = await jsbridge.import_module("static/yield.js")
+    await _yielder.yieldToBrowser()
+
+
 async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens: int,
                   controller: Controller, on_token: Callable[[int], None]) -> dict[str, Any]:
+    if _yielder is None:
+        await yield_to_browser()
+    every_ms = float(_yielder.YIELD_EVERY_MS)
     await engine.reset()
     ids: list[int] = []
     times: list[float] = []
@@ -48,6 +61,7 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
     start = jsbridge.now_ms()
     await engine.prefill(prompt_ids, max_tokens)
     end = jsbridge.now_ms()
+    last_yield = end
     while len(ids) < max_tokens:
         token = await engine.next_token()
         stamp = jsbridge.now_ms()
@@ -56,6 +70,10 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
         ids.append(token)
         times.append(stamp)
         on_token(len(ids))
+        if stamp - last_yield >= every_ms:
+            # Let clicks (Stop) and painting through; see web/static/yield.js.
+            await _yielder.yieldToBrowser()
+            last_yield = jsbridge.now_ms()
         if controller.stop_requested:
             await engine.stop()
             stopped = True

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+
+
+def wait_for(driver, predicate_js: str, timeout: float = 120, poll: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(predicate_js)
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout} s waiting for: {predicate_js}")
+
+
+def state(driver) -> str:
+    return driver.execute_script("return document.documentElement.dataset.state")
+
+
+def wait_state(driver, states, timeout=300) -> str:
+    wanted = json.dumps(sorted(states))
+    wait_for(driver, f"return {wanted}.includes(document.documentElement.dataset.state)", timeout)
+    return state(driver)
+
+
+def open_bench(driver, site_url: str, settings: dict | None = None, autorun: bool = False) -> None:
+    query = {}
+    if settings is not None:
+        query["settings"] = json.dumps(settings)
+    if autorun:
+        query["autorun"] = "1"
+    driver.get(site_url + "index.html" + ("?" + urllib.parse.urlencode(query) if query else ""))
+
+
+def result(driver) -> dict:
+    raw = driver.execute_script("return window.benchResultJSON")
+    assert raw, "the page published no result"
+    return json.loads(raw)

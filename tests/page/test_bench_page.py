@@ -1,0 +1,103 @@
+"""The benchmark in the real page (headless Chromium): table and JSON agree with their timestamps,
+Stop keeps finished runs, bad files get words, not panics."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import pytest
+
+from app.core import results
+from tests.page.helpers import open_bench, result, state, wait_for, wait_state
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+
+def table_rows(driver) -> dict[str, list[str]]:
+    rows = driver.execute_script(
+        "return [...document.querySelectorAll('#results table.results tbody tr[data-row]')]"
+        ".map(tr => [tr.dataset.row, [...tr.children].map(td => td.textContent)])")
+    return {key: cells for key, cells in rows}
+
+
+def test_short_benchmark_table_and_json_agree_with_their_timestamps(chromium, site_url):
+    settings = {"max_tokens": 6, "runs": 2, "warmup": 1, "forced_tokens": 3, "perplexity": False,
+                "engines": ["llamacpp-wasm", "flare-cpu"]}
+    open_bench(chromium, site_url, settings, autorun=True)
+    assert wait_state(chromium, {"done", "error"}, timeout=400) == "done", chromium.find_element("id", "form-error").text
+    data = result(chromium)
+    results.check_result(data)  # every derived figure recomputed from the raw timestamps
+    assert [r["key"] for r in data["rows"]] == ["llamacpp-wasm", "flare-cpu"]
+    assert data["prompt_ids"][:3] == [1, 9690, 198] and data["environment"]["cross_origin_isolated"] is True
+    assert any(a.get("name") == "@sauravpanda/flare" and a.get("sha256") for a in data["assets"])
+    table = table_rows(chromium)
+    for row in data["rows"]:
+        assert row["error"] is None, row["error"]
+        assert len(row["warmups"]) == 1 and len(row["runs"]) == 2
+        rates, ttfts = [], []
+        for run in row["runs"]:
+            t = run["token_times_ms"]
+            assert len(t) == len(run["token_ids"]) >= 2
+            rates.append((len(t) - 1) / ((t[-1] - t[0]) / 1000))  # decode tok/s, by definition
+            ttfts.append(t[0] - run["prefill_start_ms"])
+        cells = table[row["key"]]
+        assert cells[5].startswith(f"{statistics.fmean(rates):.2f} ± {statistics.stdev(rates):.2f}"), cells
+        assert cells[3].startswith(f"{statistics.fmean(ttfts):.0f}"), cells
+        assert cells[7].startswith(str(len(row["runs"][0]["token_ids"])))
+    flare = data["rows"][1]
+    assert flare["correctness"]["forced_positions"] == 3
+    assert table["flare-cpu"][-1] in ("ok", "WRONG")  # a verdict, always shown
+    reference = data["rows"][0]
+    assert reference["correctness"]["forced_top1_agreement"] == 1.0, "llama.cpp must agree with its own greedy tokens"
+    # Charts were drawn by Chart.js.
+    assert chromium.execute_script("return !!Chart.getChart(document.getElementById('chart-decode'))")
+
+
+def test_stop_ends_within_a_token_and_keeps_finished_runs(chromium, site_url):
+    settings = {"max_tokens": 60, "runs": 3, "warmup": 0, "forced_tokens": 0, "perplexity": False, "engines": ["flare-cpu"]}
+    open_bench(chromium, site_url, settings, autorun=True)
+    wait_for(chromium, "return document.getElementById('log').textContent.includes('run 1/3:')", timeout=300, poll=0.05)
+    clicked = time.monotonic()
+    chromium.find_element("id", "stop").click()
+    assert wait_state(chromium, {"done", "error"}, timeout=60) == "done"
+    assert time.monotonic() - clicked < 10
+    data = result(chromium)
+    runs = data["rows"][0]["runs"]
+    assert runs[0]["stopped"] is False and len(runs[0]["token_ids"]) > 0
+    assert runs[-1]["stopped"] is True and len(runs[-1]["token_ids"]) < 60
+    assert data["stopped_by_user"] is True and len(runs) == 2
+    assert data["rows"][0]["summary"]["decode_tok_s"]["n"] == 1  # the stopped run is kept, not summarised
+    assert not chromium.find_element("id", "run").get_attribute("disabled")
+
+
+def test_bad_files_and_settings_get_clear_errors_and_the_page_stays_usable(chromium, site_url, tmp_path, q4_1_model):
+    open_bench(chromium, site_url)
+    wait_state(chromium, {"ready"}, timeout=120)
+    chromium.execute_script("const s = document.getElementById('model-choice'); s.value = 'file'; s.dispatchEvent(new Event('change'))")
+    bogus = tmp_path / "notes.gguf"
+    bogus.write_text("not a model at all")
+    chromium.find_element("id", "model-file").send_keys(str(bogus))
+    chromium.find_element("id", "run").click()
+    wait_state(chromium, {"error"}, timeout=60)
+    assert "not a GGUF file" in chromium.find_element("id", "form-error").text
+    chromium.find_element("id", "model-file").send_keys(str(q4_1_model))
+    chromium.find_element("id", "run").click()
+    wait_for(chromium, "return document.getElementById('form-error').textContent.includes('Q4_1')", timeout=120)
+    # Bad settings: named, and nothing runs.
+    chromium.execute_script("document.getElementById('model-choice').value = 'embedded'")
+    chromium.execute_script("document.getElementById('max_tokens').value = '0'")
+    chromium.find_element("id", "run").click()
+    wait_for(chromium, "return document.getElementById('form-error').textContent.includes('max_tokens must be between 1 and 2048')")
+    # Still usable: a real run goes through afterwards.
+    chromium.execute_script("""
+        document.getElementById('max_tokens').value = '2';
+        document.getElementById('runs').value = '1';
+        document.getElementById('warmup').value = '0';
+        document.getElementById('forced_tokens').value = '0';
+        document.getElementById('perplexity').checked = false;
+        for (const b of document.querySelectorAll('input[name=engine]')) b.checked = b.value === 'flare-cpu';
+    """)
+    chromium.find_element("id", "run").click()
+    assert wait_state(chromium, {"done", "error"}, timeout=120) == "done", state(chromium)
+    assert result(chromium)["rows"][0]["runs"][0]["token_ids"]
