@@ -93,6 +93,7 @@ class Builder:
             "esm/multi-thread/wllama.wasm": "vendor/wllama/multi-thread/wllama.wasm",
         }, site)
         self._plan_npm_file("chartjs", {"dist/chart.umd.min.js": "vendor/chartjs/chart.umd.min.js"}, site)
+        self._plan_esm(site)
         self._plan_model(site)
         self._plan_web(site)
         return site
@@ -151,6 +152,19 @@ class Builder:
         for src, dst in mapping.items():
             self.add(dst, root / src, pin.name)
         site[role] = {"version": pin.version, "files": list(mapping.values())}
+
+    def _plan_esm(self, site: dict) -> None:
+        """ES modules (CodeMirror) served as published, and the import map that ties their bare imports together."""
+        imports = {}
+        for pin in pinlib.by_role(self.pins, "esm"):
+            blob, _ = self.fetch(pin)
+            source = unpacked(blob, pin.sha256, self.cache.root) / "package" / pin.entry
+            if not source.is_file():
+                raise BuildError(f"{pin.name}: {pin.entry} is not in the package")
+            target = f"vendor/esm/{pin.name}/{Path(pin.entry).name}"
+            self.add(target, source, pin.name)
+            imports[pin.name] = "./" + target  # import maps want a URL-like value, not a bare path
+        site["importmap"] = {"imports": imports}
 
     def _plan_model(self, site: dict) -> None:
         pin = pinlib.one(self.pins, "model")

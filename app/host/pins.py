@@ -11,7 +11,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PINS_PATH = REPO_ROOT / "pins.toml"
 KINDS = ("npm", "wheel")
-ROLES = ("pyodide-core", "flare", "wllama", "chartjs", "pyodide-wheel", "model")
+ROLES = ("pyodide-core", "flare", "wllama", "chartjs", "pyodide-wheel", "model", "esm")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -38,6 +38,7 @@ class Pin:
     cdn: dict[str, str] = field(default_factory=dict)
     patch: Patch | None = None
     model_member: str = ""
+    entry: str = ""  # role esm: the module file inside the package
 
     @property
     def spec(self) -> str:
@@ -71,6 +72,8 @@ def parse_pins(data: dict[str, Any]) -> list[Pin]:
             raise PinError(f"{where}: role must be one of {ROLES}, not {raw['role']!r}")
         if not _SHA256.match(raw["sha256"]):
             raise PinError(f"{where}: sha256 must be 64 lowercase hex digits")
+        if raw["role"] == "esm" and not raw.get("entry"):
+            raise PinError(f"{where}: an esm pin needs 'entry', the module file inside the package")
         patch = raw.get("patch")
         pins.append(
             Pin(
@@ -83,6 +86,7 @@ def parse_pins(data: dict[str, Any]) -> list[Pin]:
                 cdn=dict(raw.get("cdn", {})),
                 patch=Patch(**patch) if patch else None,
                 model_member=raw.get("model_member", ""),
+                entry=raw.get("entry", ""),
             )
         )
     names = [p.name for p in pins]
