@@ -27,6 +27,12 @@ class Controller:
     """Shared with the page: the Stop button sets stop_requested; the loop checks it every token."""
 
     stop_requested: bool = False
+    stop_requested_ms: float | None = None  # performance.now() when Stop was pressed
+
+    def request_stop(self) -> None:
+        if not self.stop_requested:
+            self.stop_requested = True
+            self.stop_requested_ms = jsbridge.now_ms()
 
 
 class Stopped(Exception):
@@ -115,6 +121,7 @@ class Benchmark:
             self.on_row()  # rows appear as they finish: nothing measured is lost if a later row fails
             if self.controller.stop_requested:
                 result["stopped_by_user"] = True
+                result["stop_requested_ms"] = self.controller.stop_requested_ms
                 self.log("stopped: finished runs are kept")
                 break
         return result

@@ -196,7 +196,7 @@ class BenchPage:
                 js.window.benchResultJSON = json.dumps(self.result)
 
     def stop(self) -> None:
-        self.controller.stop_requested = True
+        self.controller.request_stop()
         dom.log("stop requested: the current run ends after its next token")
 
     def clear(self) -> None:

@@ -64,10 +64,14 @@ def test_stop_ends_within_a_token_and_keeps_finished_runs(chromium, site_url):
     assert time.monotonic() - clicked < 10
     data = result(chromium)
     runs = data["rows"][0]["runs"]
-    assert runs[0]["stopped"] is False and len(runs[0]["token_ids"]) > 0
-    assert runs[-1]["stopped"] is True and len(runs[-1]["token_ids"]) < 60
-    assert data["stopped_by_user"] is True and len(runs) == 2
-    assert data["rows"][0]["summary"]["decode_tok_s"]["n"] == 1  # the stopped run is kept, not summarised
+    assert data["stopped_by_user"] is True and len(runs) >= 2
+    assert all(r["stopped"] is False and r["token_ids"] for r in runs[:-1]), "finished runs are kept whole"
+    stopped = runs[-1]
+    assert stopped["stopped"] is True and len(stopped["token_ids"]) < 60
+    # Within one token: at most one token id arrived after Stop was pressed.
+    after = [t for t in stopped["token_times_ms"] if t >= data["stop_requested_ms"]]
+    assert len(after) <= 1, (data["stop_requested_ms"], stopped["token_times_ms"][-3:])
+    assert data["rows"][0]["summary"]["decode_tok_s"]["n"] == len(runs) - 1  # the stopped run is kept, not summarised
     assert not chromium.find_element("id", "run").get_attribute("disabled")
 
 

@@ -150,6 +150,9 @@ def test_starter_notebook_runs_top_to_bottom(chromium, site_url):
     for i in code:
         assert not [o for o in cells[i]["outputs"] if o["output_type"] == "error"], text_of(cells[i])
     last = cells[code[-1]]["outputs"][-1]
-    assert "llama.cpp (wllama)" in last["data"]["text/html"] and "flare-web" in last["data"]["text/html"]
+    html = last["data"]["text/html"]
+    assert "llama.cpp (wllama)" in html and "flare-web" in html
+    assert 'class="bad">ERROR' not in html and "could not" not in html, text_of(cells[code[-1]])
+    assert "reference" in html  # llama.cpp's row ran and checked flare
     assert chromium.execute_script("return document.querySelectorAll('.out-result [data-bench-charts] canvas').length") == 4
     print(f"starter notebook ran in {elapsed:.1f} s")

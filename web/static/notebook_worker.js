@@ -18,6 +18,10 @@ const booted = (async () => {
   await micropip.install(siteRoot + manifest.site.app_wheel);
   micropip.destroy();
   kernel = pyodide.pyimport("app.web.kernel");
+  // wllama 2.4 resolves its (already absolute) WASM URLs with `new URL(path, document.baseURI)`,
+  // and a worker has no document. Give it just that property, after Pyodide has started, so
+  // nothing that sniffs for `document` to detect a page is misled during boot.
+  if (typeof document === "undefined") globalThis.document = { baseURI: siteRoot };
   return { pyodide, ms: performance.now() - started };
 })();
 
