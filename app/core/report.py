@@ -33,14 +33,26 @@ def verdict(row: dict[str, Any]) -> str:
     forced, greedy = c.get("forced_top1_agreement"), c.get("greedy_match")
     if forced is None and greedy is None:
         return "unchecked"
-    # Two correct builds agree on nearly every teacher-forced step (near-ties aside).
-    if forced is not None:
-        return "ok" if forced >= 0.9 else "WRONG"
-    return "ok" if greedy >= 0.9 else "WRONG"
+    # Two correct builds agree on nearly every teacher-forced step (near-ties aside); an engine that
+    # agrees on most steps but not nearly all is degraded (e.g. coarser quantization), not broken.
+    score = forced if forced is not None else greedy
+    if score >= 0.9:
+        return "ok"
+    return "DEGRADED" if score >= 0.5 else "WRONG"
 
 
 COLUMNS = ["engine", "backend", "load s", "TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms",
-           "tokens", "greedy match", "1st diverg.", "forced top-1", "perplexity", "verdict"]
+           "tokens", "greedy match", "1st diverg.", "forced top-1", "perplexity", "weights", "verdict"]
+
+
+def weights_cell(row: dict[str, Any]) -> str:
+    w = row.get("weights")
+    if not w:
+        return "-"
+    text = f"{w['format']} {str(w.get('sha256') or '')[:8]}".strip()
+    if w.get("converted_from_sha256"):
+        text += f" (from {w['converted_from_sha256'][:8]})"
+    return text
 
 
 def row_cells(row: dict[str, Any]) -> list[str]:
@@ -64,6 +76,7 @@ def row_cells(row: dict[str, Any]) -> list[str]:
         "-" if row.get("is_reference") else ("none" if c.get("greedy_match") == 1 else _num(c.get("first_divergence"), "{}")),
         "-" if row.get("is_reference") else _pct(c.get("forced_top1_agreement")),
         _num(ppl, "{:.3g}") if ppl is not None else "-",
+        weights_cell(row),
         verdict(row),
     ]
 
@@ -82,7 +95,7 @@ def to_html(result: dict[str, Any]) -> str:
     for row in result["rows"]:
         cells = row_cells(row)
         word = cells[-1]
-        cls = {"WRONG": "bad", "ERROR": "bad", "ok": "good"}.get(word, "")
+        cls = {"WRONG": "bad", "ERROR": "bad", "DEGRADED": "warn", "ok": "good"}.get(word, "")
         tds = "".join(f"<td>{html.escape(x)}</td>" for x in cells[:-1])
         body.append(f'<tr data-row="{html.escape(row["key"])}">{tds}<td class="{cls}">{html.escape(word)}</td></tr>')
         if row.get("error"):

@@ -6,7 +6,23 @@ from dataclasses import asdict, dataclass, field, fields
 
 from app.core.chat import DEFAULT_SYSTEM
 
-ENGINE_KEYS = ("flare-cpu", "flare-webgpu", "llamacpp-wasm")
+ENGINE_KEYS = ("flare-cpu", "flare-webgpu", "llamacpp-wasm", "transformersjs-wasm", "transformersjs-webgpu")
+DEFAULT_ENGINES = ("flare-cpu", "flare-webgpu", "llamacpp-wasm")
+# Short names for the command line: --engines flare,llamacpp,transformersjs
+ENGINE_ALIASES = {
+    "flare": ("flare-cpu", "flare-webgpu"),
+    "llamacpp": ("llamacpp-wasm",),
+    "transformersjs": ("transformersjs-wasm", "transformersjs-webgpu"),
+}
+
+
+def expand_engines(names: list[str]) -> list[str]:
+    out: list[str] = []
+    for name in names:
+        for key in ENGINE_ALIASES.get(name, (name,)):
+            if key not in out:
+                out.append(key)
+    return out
 DEFAULT_PROMPT = "Explain what WebGPU is in 2-3 sentences."
 # A fixed passage for perplexity: plain, factual English that any sane small model finds likely.
 DEFAULT_PASSAGE = (
@@ -26,7 +42,7 @@ class BenchSettings:
     max_tokens: int = 64
     runs: int = 3
     warmup: int = 1
-    engines: list[str] = field(default_factory=lambda: list(ENGINE_KEYS))
+    engines: list[str] = field(default_factory=lambda: list(DEFAULT_ENGINES))
     # Reference tokens fed one prefix at a time for the teacher-forced top-1 figure (0: skip).
     forced_tokens: int = 16
     passage: str = DEFAULT_PASSAGE

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from app.core import report, results
 from app.core.gguf_header import GGUFError, check_runnable_by_flare, read_header_from_path
-from app.core.settings import ENGINE_KEYS, BenchSettings, SettingsError
+from app.core.settings import DEFAULT_ENGINES, ENGINE_ALIASES, ENGINE_KEYS, BenchSettings, SettingsError, expand_engines
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -31,18 +31,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     backend = p.add_mutually_exclusive_group()
     backend.add_argument("--cpu", action="store_true", help="flare on the WASM CPU path only (no WebGPU row)")
     backend.add_argument("--gpu", action="store_true", help="flare on WebGPU only (no flare CPU row)")
-    p.add_argument("--engines", default=",".join(ENGINE_KEYS), help=f"comma-separated, from {','.join(ENGINE_KEYS)}")
+    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+                   help=f"comma-separated, from {','.join(ENGINE_KEYS)} or the short names {','.join(ENGINE_ALIASES)}")
     p.add_argument("--json", type=Path, default=Path("results/bench-latest.json"), help="where the result JSON goes")
     p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     p.add_argument("--timeout", type=float, default=3600, help="give up after this many seconds")
 
 
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    engines = expand_engines([e.strip() for e in args.engines.split(",") if e.strip()])
     if args.cpu:
         engines = [e for e in engines if e != "flare-webgpu"]
+    if args.cpu:
+        engines = [e for e in engines if e != "transformersjs-webgpu"]
     if args.gpu:
-        engines = [e for e in engines if e != "flare-cpu"]
+        engines = [e for e in engines if e not in ("flare-cpu", "transformersjs-wasm")]
     return BenchSettings.from_dict({
         "prompt": args.prompt, "system": args.system, "max_tokens": args.max_tokens, "runs": args.runs,
         "warmup": args.warmup, "engines": engines, "forced_tokens": args.forced_tokens,
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
-    from app.host.build import DIST, Builder
+    from app.host.build import DIST, BuildError, Builder
     from app.host.cache import Cache, default_cache_dir
     from app.host.chromium import ChromiumMissing, find_binaries
     from app.host.pagerun import run_page
@@ -97,7 +100,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench: {err}", file=sys.stderr)
         return EXIT_FAILED
     print("[bench] checking the build…", file=sys.stderr, flush=True)
-    Builder(Cache(default_cache_dir()), dist=DIST).run()
+    wants_tjs = any(e.startswith("transformersjs") for e in settings.engines)
+    try:
+        Builder(Cache(default_cache_dir()), dist=DIST, transformersjs=wants_tjs).run()
+    except BuildError as err:
+        print(f"bench: {err}", file=sys.stderr)
+        return EXIT_FAILED
     query = {"autorun": "1", "settings": json.dumps(settings.to_dict())}
     extra = None
     if args.model is not None:

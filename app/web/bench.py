@@ -73,6 +73,8 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
         stamp = jsbridge.now_ms()
         if token is None:
             break
+        if getattr(engine, "stamps_tokens", False):
+            stamp = engine.token_time_ms  # the engine's own record of when the id was produced
         ids.append(token)
         times.append(stamp)
         on_token(len(ids))
@@ -84,6 +86,8 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
             await engine.stop()
             stopped = True
             break
+    if getattr(engine, "prefill_is_first_token", False) and times:
+        end = times[0]  # prefill is not a separate call here (see engines/tjs_engine.py)
     return results.make_run(index, len(prompt_ids), start, end, ids, times, stopped)
 
 
@@ -140,6 +144,7 @@ class Benchmark:
             self._tick(f"{name}: loading the model")
             row["load"] = await engine.load(self.model)
             row["info"] = engine.info()
+            row["weights"] = self.weights_of(engine)
             self.log(f"{name}: loaded in {sum(row['load'].values()) / 1000:.2f} s {row['load']}")
             self._unit_done(f"{name}: loaded")
             for kind, count in (("warmups", s.warmup), ("runs", s.runs)):
@@ -175,6 +180,16 @@ class Benchmark:
             except Exception:  # noqa: BLE001 - unloading a failed engine must not hide its error
                 pass
         return row
+
+    def weights_of(self, engine: Engine) -> dict[str, Any]:
+        """Which weights a row ran, so a reader sees the rows share them."""
+        gguf = {"format": "GGUF " + "/".join(sorted(self.model.tensor_types)), "size": self.model.size,
+                "sha256": self.model.sha256}
+        converted = (engine.info().get("weights") or {}) if engine.key.startswith("transformersjs") else None
+        if converted:
+            return {"format": converted["format"], "size": converted.get("size"), "sha256": converted.get("sha256"),
+                    "converted_from_sha256": converted.get("converted_from_gguf_sha256")}
+        return gguf
 
     async def check(self, engine: Engine, row: dict[str, Any], tokens: list[int]) -> dict[str, Any]:
         s = self.settings

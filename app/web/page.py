@@ -22,10 +22,11 @@ from app.web import dom, environment, jsbridge, modelsource
 from app.web.bench import Benchmark, Controller, prompt_text
 from app.web.engines.base import EngineError
 from app.web.engines.flare_engine import FlareEngine
+from app.web.engines.tjs_engine import TransformersJsEngine
 from app.web.engines.wllama_engine import WllamaEngine
 from app.web.flare import load_flare_module
 
-ENGINE_ORDER = ("llamacpp-wasm", "flare-cpu", "flare-webgpu")
+ENGINE_ORDER = ("llamacpp-wasm", "flare-cpu", "flare-webgpu", "transformersjs-wasm", "transformersjs-webgpu")
 INT_FIELDS = ("max_tokens", "runs", "warmup", "forced_tokens")
 BOOL_FIELDS = ("perplexity", "async_prefill")
 
@@ -47,6 +48,8 @@ def make_engines(keys: list[str], site: dict[str, Any], settings: BenchSettings)
             continue
         if key == "llamacpp-wasm":
             made.append(WllamaEngine(site["wllama"]["version"], settings.llamacpp_threads))
+        elif key.startswith("transformersjs"):
+            made.append(TransformersJsEngine(site["transformersjs"], webgpu=key.endswith("webgpu")))
         else:
             made.append(FlareEngine(site["flare"], webgpu=key == "flare-webgpu", async_prefill=settings.async_prefill))
     return made
