@@ -11,5 +11,7 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium chromium-driver
 fi
 
-echo "[setup] installing the project (pip install -e '.[test]')" >&2
-python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+# BENCH_EXTRAS=test,convert adds the Transformers.js conversion's heavy dependencies (torch, ...).
+EXTRAS="${BENCH_EXTRAS:-test}"
+echo "[setup] installing the project (pip install -e '.[$EXTRAS]')" >&2
+python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"

@@ -23,13 +23,32 @@ def pytest_configure(config):
     get_global_config().set_flags("chrome", ["--js-flags=--expose-gc", *flags])
 
 
+def conversion_available() -> bool:
+    """The Transformers.js conversion's extra (pip install -e '.[convert]') is installed."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "optimum", "onnxruntime", "transformers"))
+
+
 def pytest_sessionstart(session):
-    # Browser tests need the built site. Build it (a no-op when it is up to date) unless asked not to.
+    # Browser tests need the built site. Build it (a no-op when it is up to date) unless asked not to;
+    # with the convert extra installed, the Transformers.js model is part of it (CI installs it).
     if os.environ.get("BENCH_SKIP_BUILD") != "1":
         from app.host.build import Builder
         from app.host.cache import Cache, default_cache_dir
 
-        Builder(Cache(default_cache_dir()), dist=DIST).run()
+        Builder(Cache(default_cache_dir()), dist=DIST, transformersjs=conversion_available()).run()
+
+
+@pytest.fixture(scope="session")
+def tjs_model(dist) -> dict:
+    """The Transformers.js model's entry in the manifest; skips where the convert extra is missing."""
+    import json
+
+    site = json.loads((dist / "manifest.json").read_text())["site"]
+    if not site["transformersjs"].get("model"):
+        pytest.skip("built without --transformersjs: pip install -e '.[convert]' (CI installs it)")
+    return site["transformersjs"]["model"]
 
 
 @pytest.fixture(scope="session")

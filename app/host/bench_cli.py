@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
-    from app.host.build import DIST, BuildError, Builder
+    from app.host.build import DIST, BuildError, Builder, has_transformersjs_model
     from app.host.cache import Cache, default_cache_dir
     from app.host.chromium import ChromiumMissing, find_binaries
     from app.host.pagerun import run_page
@@ -100,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"bench: {err}", file=sys.stderr)
         return EXIT_FAILED
     print("[bench] checking the build…", file=sys.stderr, flush=True)
-    wants_tjs = any(e.startswith("transformersjs") for e in settings.engines)
+    # Keep the Transformers.js model if dist/ has it; convert it if a transformers.js row is asked for.
+    wants_tjs = any(e.startswith("transformersjs") for e in settings.engines) or has_transformersjs_model(DIST)
     try:
         Builder(Cache(default_cache_dir()), dist=DIST, transformersjs=wants_tjs).run()
     except BuildError as err:

@@ -333,6 +333,14 @@ class Builder:
             shutil.rmtree(self._scratch, ignore_errors=True)
 
 
+def has_transformersjs_model(dist: Path = DIST) -> bool:
+    """Whether the current dist/ was built with --transformersjs (so a rebuild keeps it)."""
+    try:
+        return bool(json.loads((dist / "manifest.json").read_text())["site"]["transformersjs"].get("model"))
+    except (OSError, KeyError, ValueError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__.splitlines()[0])
     parser.add_argument("--cdn", action="store_true", help="load flare-web from jsDelivr with Subresource Integrity instead of vendored copies")

@@ -19,11 +19,11 @@ def run(args: argparse.Namespace) -> int:
     if not (1 <= args.rounds <= 50 and 2 <= args.max_tokens <= 1024):
         print("overhead: --rounds must be 1-50 and --max-tokens 2-1024", file=sys.stderr)
         return 2
-    from app.host.build import DIST, Builder
+    from app.host.build import DIST, Builder, has_transformersjs_model
     from app.host.cache import Cache, default_cache_dir
     from app.host.pagerun import run_page
 
-    Builder(Cache(default_cache_dir()), dist=DIST).run()
+    Builder(Cache(default_cache_dir()), dist=DIST, transformersjs=has_transformersjs_model(DIST)).run()
     outcome = run_page(DIST, "overhead.html", {"autorun": "1", "rounds": str(args.rounds), "max_tokens": str(args.max_tokens)},
                        args.timeout, result_global="benchOverheadJSON")
     if outcome.state != "done" or outcome.result is None:

@@ -56,3 +56,15 @@ def test_model_is_q8_0_and_tokenizer_gives_llama_cpp_ids(dist):
     assert types == {"Q8_0", "F32"}
     tok = Tokenizer.from_file(str(dist / "models/smollm2-135m-instruct.tokenizer.json"))
     assert tok.encode(chatml("What is the capital of France?"), add_special_tokens=False).ids == LLAMA_CPP_IDS
+
+
+def test_a_build_without_the_transformersjs_model_renders_and_says_how_to_get_it(tmp_path):
+    from app.host.build import Builder, has_transformersjs_model
+    from app.host.cache import Cache, default_cache_dir
+
+    out = tmp_path / "dist"
+    Builder(Cache(default_cache_dir()), dist=out, transformersjs=False).run()
+    html = (out / "index.html").read_text()
+    assert 'value="transformersjs-wasm" disabled title="build with python build.py --transformersjs"' in html
+    assert not has_transformersjs_model(out)
+    assert not (out / "models/smollm2-135m-instruct-onnx").exists()
