@@ -68,3 +68,27 @@ def test_a_build_without_the_transformersjs_model_renders_and_says_how_to_get_it
     assert 'value="transformersjs-wasm" disabled title="build with python build.py --transformersjs"' in html
     assert not has_transformersjs_model(out)
     assert not (out / "models/smollm2-135m-instruct-onnx").exists()
+
+
+def test_cdn_build_points_flare_at_jsdelivr_with_subresource_integrity(tmp_path):
+    import base64
+    import hashlib
+    import json
+
+    from app.host import pins as pinlib
+    from app.host.build import Builder
+    from app.host.cache import Cache, default_cache_dir
+    from app.host.unpack import unpacked
+
+    out = tmp_path / "dist"
+    Builder(Cache(default_cache_dir()), dist=out, cdn=True).run()
+    flare = json.loads((out / "manifest.json").read_text())["site"]["flare"]
+    assert flare["js_url"] == "https://cdn.jsdelivr.net/npm/@sauravpanda/flare@0.2.21/pkg/flare_web.js"
+    assert not (out / "vendor/flare").exists()
+    pin = pinlib.one(pinlib.load_pins(), "flare")
+    cache = Cache(default_cache_dir())
+    pkg = unpacked(cache.get(pin)[0], pin.sha256, cache.root) / "package/pkg"
+    # SRI of the published (unpatched) file: the page fetches it with integrity, then patches it.
+    expected = "sha384-" + base64.b64encode(hashlib.sha384((pkg / "flare_web.js").read_bytes()).digest()).decode()
+    assert flare["js_integrity"] == expected and flare["wasm_integrity"].startswith("sha384-")
+    assert flare["patch"] == {"find": "/* done */", "replace": "/* done -/", "count": 1}

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app.core import results
-from tests.page.helpers import open_bench, result, state, wait_for, wait_state
+from tests.page.helpers import open_bench, result, wait_for, wait_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -103,5 +103,6 @@ def test_bad_files_and_settings_get_clear_errors_and_the_page_stays_usable(chrom
         for (const b of document.querySelectorAll('input[name=engine]')) b.checked = b.value === 'flare-cpu';
     """)
     chromium.find_element("id", "run").click()
-    assert wait_state(chromium, {"done", "error"}, timeout=120) == "done", state(chromium)
+    wait_state(chromium, {"running", "done"}, timeout=30)  # the error state of the step before is gone
+    assert wait_state(chromium, {"done", "error"}, timeout=120) == "done", chromium.find_element("id", "form-error").text
     assert result(chromium)["rows"][0]["runs"][0]["token_ids"]
