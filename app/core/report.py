@@ -41,8 +41,9 @@ def verdict(row: dict[str, Any]) -> str:
     return "DEGRADED" if score >= 0.5 else "WRONG"
 
 
-COLUMNS = ["engine", "backend", "load s", "TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms",
-           "tokens", "greedy match", "1st diverg.", "forced top-1", "perplexity", "weights", "verdict"]
+# The verdict comes right after the engine: a fast engine that answers wrongly must look wrong at a glance.
+COLUMNS = ["engine", "backend", "verdict", "load s", "TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms",
+           "tokens", "greedy match", "1st diverg.", "forced top-1", "perplexity", "weights"]
 
 
 def weights_cell(row: dict[str, Any]) -> str:
@@ -66,6 +67,7 @@ def row_cells(row: dict[str, Any]) -> list[str]:
     return [
         row["engine"],
         row["backend"],
+        verdict(row),
         _num(load_s),
         _pm(s.get("ttft_ms"), "{:.0f}"),
         _pm(s.get("prefill_tok_s"), "{:.1f}"),
@@ -77,7 +79,6 @@ def row_cells(row: dict[str, Any]) -> list[str]:
         "-" if row.get("is_reference") else _pct(c.get("forced_top1_agreement")),
         _num(ppl, "{:.3g}") if ppl is not None else "-",
         weights_cell(row),
-        verdict(row),
     ]
 
 
@@ -94,10 +95,10 @@ def to_html(result: dict[str, Any]) -> str:
     body = []
     for row in result["rows"]:
         cells = row_cells(row)
-        word = cells[-1]
-        cls = {"WRONG": "bad", "ERROR": "bad", "DEGRADED": "warn", "ok": "good"}.get(word, "")
-        tds = "".join(f"<td>{html.escape(x)}</td>" for x in cells[:-1])
-        body.append(f'<tr data-row="{html.escape(row["key"])}">{tds}<td class="{cls}">{html.escape(word)}</td></tr>')
+        cls = {"WRONG": "bad", "ERROR": "bad", "DEGRADED": "warn", "ok": "good"}.get(cells[2], "")
+        tds = "".join(f'<td class="{cls}">{html.escape(x)}</td>' if i == 2 else f"<td>{html.escape(x)}</td>"
+                      for i, x in enumerate(cells))
+        body.append(f'<tr data-row="{html.escape(row["key"])}">{tds}</tr>')
         if row.get("error"):
             body.append(f'<tr><td colspan="{len(COLUMNS)}" class="bad">{html.escape(row["error"])}</td></tr>')
     return f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'

@@ -58,7 +58,7 @@ def text_table(result: dict) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(report.COLUMNS))]
     out = []
     for n, r in enumerate(rows):
-        out.append("  ".join(c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        out.append("  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out)
