@@ -35,3 +35,25 @@ def test_bench_command_prints_all_rows_and_writes_consistent_json(tmp_path):
         if row["error"] is None:
             assert row["correctness"]["perplexity"] > 0
     assert data["rows"][0]["correctness"]["perplexity"] < 50, "llama.cpp on SmolLM2 must find plain English likely"
+
+
+def test_bench_with_a_gguf_given_on_the_command_line(tmp_path, dist):
+    # A model from disk goes through the same path as a file picked in the page: header read in
+    # Python, tokenizer.json built in the browser from the file's own vocabulary, sha256 computed there.
+    model = tmp_path / "my-model.gguf"
+    model.write_bytes((dist / "models/smollm2-135m-instruct.q8_0.gguf").read_bytes())
+    out = tmp_path / "r.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "app", "bench", "--model", str(model), "--engines", "llamacpp,flare-cpu",
+         "--max-tokens", "3", "--runs", "1", "--warmup", "0", "--forced-tokens", "0", "--no-perplexity", "--json", str(out)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    import hashlib
+
+    assert data["model"]["name"] == "my-model.gguf"
+    assert data["model"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert data["model_fetch"]["source"] == "local file"
+    assert data["prompt_ids"][:12] == [1, 9690, 198, 2683, 359, 253, 5356, 11173, 30, 2, 198, 1]
+    assert all(row["error"] is None for row in data["rows"])
