@@ -106,3 +106,15 @@ def test_bad_files_and_settings_get_clear_errors_and_the_page_stays_usable(chrom
     wait_state(chromium, {"running", "done"}, timeout=30)  # the error state of the step before is gone
     assert wait_state(chromium, {"done", "error"}, timeout=120) == "done", chromium.find_element("id", "form-error").text
     assert result(chromium)["rows"][0]["runs"][0]["token_ids"]
+
+
+def test_flare_async_prefill_option_gives_the_same_tokens(chromium, site_url):
+    base = {"max_tokens": 4, "runs": 1, "warmup": 0, "forced_tokens": 0, "perplexity": False, "engines": ["flare-cpu"]}
+    tokens = {}
+    for async_prefill in (False, True):
+        open_bench(chromium, site_url, {**base, "async_prefill": async_prefill}, autorun=True)
+        assert wait_state(chromium, {"done", "error"}, timeout=180) == "done"
+        row = result(chromium)["rows"][0]
+        assert row["info"]["prefill"] == ("begin_stream_with_params_async" if async_prefill else "begin_stream_with_params")
+        tokens[async_prefill] = row["runs"][0]["token_ids"]
+    assert tokens[True] == tokens[False] and len(tokens[True]) == 4

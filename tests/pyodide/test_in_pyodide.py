@@ -67,3 +67,22 @@ async def test_model_loads_and_tokenizer_gives_llama_cpp_ids(selenium):
     first = await engine.next_token_async()
     assert isinstance(first, int) and 0 <= first < 49152
     engine.free()
+
+
+@pytest.mark.model
+@pytest.mark.driver_timeout(120)
+@run_in_pyodide(packages=[APP])
+async def test_model_bytes_without_opfs_fall_back_to_the_network(selenium):
+    import json
+
+    from app.web import jsbridge, modelsource
+
+    manifest = json.loads(await jsbridge.fetch_text("manifest.json"))
+
+    async def no_opfs():
+        return None  # as in a browser without navigator.storage.getDirectory
+
+    modelsource._opfs_dir = no_opfs
+    model, fetch = await modelsource.site_model(manifest["site"]["model"], {f["path"]: f for f in manifest["files"]})
+    assert fetch["source"] == "network" and fetch["opfs_available"] is False and "warm_fetch_ms" not in fetch
+    assert model.size == 144811072 and model.tensor_types == {"Q8_0": 211, "F32": 61}
