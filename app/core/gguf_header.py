@@ -228,7 +228,12 @@ def read_header_from_path(path) -> GGUFHeader:
 
 
 def check_runnable_by_flare(h: GGUFHeader) -> None:
-    bad = {k: v for k, v in h.type_counts.items() if k not in FLARE_RUNNABLE}
+    check_types_runnable_by_flare(h.type_counts)
+
+
+def check_types_runnable_by_flare(type_counts: dict[str, int]) -> None:
+    """Raise GGUFError naming the tensor types flare-web 0.2.21 has no kernels for."""
+    bad = {k: v for k, v in type_counts.items() if k not in FLARE_RUNNABLE}
     if bad:
         listed = ", ".join(f"{n} {k}" for k, n in sorted(bad.items()))
         raise GGUFError(

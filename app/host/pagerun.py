@@ -37,19 +37,16 @@ def run_page(dist: Path, page: str, query: dict[str, str], timeout_s: float,
         url = url_of(server) + page + "?" + urllib.parse.urlencode(query)
         started = time.monotonic()
         driver.get(url)
-        state, last_progress = "loading", ""
         while True:
-            state = driver.execute_script("return document.documentElement.dataset.state") or "loading"
-            log_node = driver.execute_script("const n = document.getElementById('log'); return n ? n.textContent : ''")
-            new = log_node.splitlines()
+            # One round trip per poll: the page's state and its log.
+            state, log_text = driver.execute_script(
+                "const n = document.getElementById('log');"
+                "return [document.documentElement.dataset.state || 'loading', n ? n.textContent : ''];")
+            new = log_text.splitlines()
             for line in new[len(lines):]:
                 echo(f"[{time.monotonic() - started:6.1f}s] {line}")
             lines = new
-            progress = driver.execute_script(
-                "const n = document.getElementById('progress-text'); return n ? n.textContent : ''") or ""
-            if progress and progress != last_progress and "token" not in progress:
-                last_progress = progress
-            # Settled states: the page waits for nothing more. "ready" counts only before autorun starts.
+            # Settled states: the page waits for nothing more.
             if state in ("done", "error"):
                 break
             if time.monotonic() - started > timeout_s:

@@ -43,10 +43,10 @@ class DistHandler(http.server.SimpleHTTPRequestHandler):
         return super().translate_path(path)
 
     def _inside_root(self) -> bool:
-        if unquote(urlsplit(self.path).path) in self.extra:
+        requested = unquote(urlsplit(self.path).path)
+        if requested in self.extra:
             return True
         root = Path(self.directory).resolve()
-        requested = unquote(urlsplit(self.path).path)
         if "\x00" in requested:
             return False
         target = (root / requested.lstrip("/")).resolve()

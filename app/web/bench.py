@@ -18,6 +18,7 @@ from app.core.chat import chatml
 from app.core.settings import BenchSettings
 from app.web import jsbridge
 from app.web.engines.base import Engine, EngineError, Model
+from app.web.flare import load_flare_module
 
 Progress = Callable[[float, str], None]
 
@@ -45,21 +46,63 @@ def prompt_text(settings: BenchSettings, vocab_has_chatml: bool = True) -> str:
     return f"{settings.system}\n\n{settings.prompt}" if settings.system else settings.prompt
 
 
+ENGINE_ORDER = ("llamacpp-wasm", "flare-cpu", "flare-webgpu", "transformersjs-wasm", "transformersjs-webgpu")
+
+
+def make_engines(keys: list[str], site: dict[str, Any], settings: BenchSettings) -> list[Engine]:
+    """The engines asked for, llama.cpp (the reference) first so the others can be checked against it."""
+    from app.web.engines.flare_engine import FlareEngine
+    from app.web.engines.tjs_engine import TransformersJsEngine
+    from app.web.engines.wllama_engine import WllamaEngine
+
+    made: list[Engine] = []
+    for key in ENGINE_ORDER:
+        if key not in keys:
+            continue
+        if key == "llamacpp-wasm":
+            made.append(WllamaEngine(site["wllama"]["version"], settings.llamacpp_threads))
+        elif key.startswith("transformersjs"):
+            made.append(TransformersJsEngine(site["transformersjs"], webgpu=key.endswith("webgpu")))
+        else:
+            made.append(FlareEngine(site["flare"], webgpu=key == "flare-webgpu", async_prefill=settings.async_prefill))
+    return made
+
+
+async def new_result(settings: BenchSettings, model: Model, site: dict[str, Any], environment: dict[str, Any],
+                     assets: list[dict[str, Any]]) -> dict[str, Any]:
+    """An empty result for this model and settings, with the prompt and passage ids every engine gets.
+
+    The ids come from the model's tokenizer.json through flare's FlareTokenizer (llama.cpp's ids).
+    """
+    flare = await load_flare_module(site["flare"])
+    tokenizer = flare.FlareTokenizer.from_json(model.tokenizer_json)
+    text = prompt_text(settings, '"<|im_start|>"' in model.tokenizer_json)
+    try:
+        prompt_ids = [int(x) for x in tokenizer.encode(text).to_py()]
+        passage_ids = [int(x) for x in tokenizer.encode(settings.passage).to_py()]
+    finally:
+        tokenizer.free()
+    result = results.new_result(settings.to_dict(), environment, assets,
+                                {"name": model.name, "size": model.size, "sha256": model.sha256, "header": model.header})
+    result.update(prompt_text=text, prompt_ids=prompt_ids, passage_ids=passage_ids, stopped_by_user=False)
+    return result
+
+
 _yielder: Any = None
 
 
-async def yield_to_browser() -> None:
+async def _yield_module() -> Any:
     global _yielder
     if _yielder is None:
         _yielder = await jsbridge.import_module("static/yield.js")
-    await _yielder.yieldToBrowser()
+    return _yielder
 
 
 async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens: int,
                   controller: Controller, on_token: Callable[[int], None]) -> dict[str, Any]:
-    if _yielder is None:
-        await yield_to_browser()
-    every_ms = float(_yielder.YIELD_EVERY_MS)
+    yielder = await _yield_module()
+    every_ms = float(yielder.YIELD_EVERY_MS)
+    stamps_tokens = getattr(engine, "stamps_tokens", False)  # looked up once, not per token
     await engine.reset()
     ids: list[int] = []
     times: list[float] = []
@@ -73,14 +116,14 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
         stamp = jsbridge.now_ms()
         if token is None:
             break
-        if getattr(engine, "stamps_tokens", False):
+        if stamps_tokens:
             stamp = engine.token_time_ms  # the engine's own record of when the id was produced
         ids.append(token)
         times.append(stamp)
         on_token(len(ids))
         if stamp - last_yield >= every_ms:
             # Let clicks (Stop) and painting through; see web/static/yield.js.
-            await _yielder.yieldToBrowser()
+            await yielder.yieldToBrowser()
             last_yield = jsbridge.now_ms()
         if controller.stop_requested:
             await engine.stop()
@@ -109,6 +152,7 @@ class Benchmark:
         self.units_per_engine = 1 + s.warmup + s.runs + (1 if s.forced_tokens else 0) + (1 if s.perplexity else 0)
         self.units_done = 0.0
         self.total_units = 1.0
+        self._last_paint_ms = 0.0
 
     def _tick(self, message: str, fraction_of_unit: float = 1.0) -> None:
         self.progress(min(1.0, (self.units_done + fraction_of_unit) / self.total_units), message)
@@ -152,7 +196,11 @@ class Benchmark:
                     label = f"{name}: {'warmup' if kind == 'warmups' else 'run'} {i + 1}/{count}"
 
                     def on_token(n: int, label: str = label) -> None:
-                        self._tick(f"{label}, token {n}/{s.max_tokens}", n / s.max_tokens)
+                        # Inside the timed loop: repaint the progress bar at most every 100 ms, not per token.
+                        now = jsbridge.now_ms()
+                        if now - self._last_paint_ms >= 100:
+                            self._last_paint_ms = now
+                            self._tick(f"{label}, token {n}/{s.max_tokens}", n / s.max_tokens)
 
                     run = await one_run(engine, i, self.prompt_ids, s.max_tokens, self.controller, on_token)
                     row[kind].append(run)
@@ -164,7 +212,7 @@ class Benchmark:
                         raise Stopped
             row["summary"] = results.summarize_row(row["runs"])
             first = row["runs"][0]["token_ids"] if row["runs"] else []
-            row["output_text"] = await _maybe_await(getattr(engine, "decode_text")(first))
+            row["output_text"] = await engine.decode_text(first)
             row["correctness"] = await self.check(engine, row, first)
         except Stopped:
             row["summary"] = results.summarize_row(row["runs"])
@@ -185,7 +233,7 @@ class Benchmark:
         """Which weights a row ran, so a reader sees the rows share them."""
         gguf = {"format": "GGUF " + "/".join(sorted(self.model.tensor_types)), "size": self.model.size,
                 "sha256": self.model.sha256}
-        converted = (engine.info().get("weights") or {}) if engine.key.startswith("transformersjs") else None
+        converted = engine.info().get("weights")  # engines that run converted weights describe them
         if converted:
             return {"format": converted["format"], "size": converted.get("size"), "sha256": converted.get("sha256"),
                     "converted_from_sha256": converted.get("converted_from_gguf_sha256")}
@@ -228,8 +276,3 @@ class Benchmark:
             self._unit_done(f"{name}: perplexity done")
         return c
 
-
-async def _maybe_await(value: Any) -> Any:
-    if hasattr(value, "__await__"):
-        return await value
-    return value

@@ -30,17 +30,17 @@ def to_js_object(value: Any) -> JsProxy:
     return to_js(value, dict_converter=js.Object.fromEntries)
 
 
-async def fetch_bytes(relative: str) -> JsProxy:
-    """The response body as a JS Uint8Array: the bytes stay in JS memory, never copied into Python."""
+async def _get(relative: str) -> JsProxy:
     response = await js.fetch(page_url(relative))
     if not response.ok:
         raise OSError(f"GET {relative}: HTTP {response.status} {response.statusText}")
-    buffer = await response.arrayBuffer()
-    return js.Uint8Array.new(buffer)
+    return response
+
+
+async def fetch_bytes(relative: str) -> JsProxy:
+    """The response body as a JS Uint8Array: the bytes stay in JS memory, never copied into Python."""
+    return js.Uint8Array.new(await (await _get(relative)).arrayBuffer())
 
 
 async def fetch_text(relative: str) -> str:
-    response = await js.fetch(page_url(relative))
-    if not response.ok:
-        raise OSError(f"GET {relative}: HTTP {response.status} {response.statusText}")
-    return str(await response.text())
+    return str(await (await _get(relative)).text())

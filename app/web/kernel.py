@@ -7,7 +7,6 @@ tracebacks name the cell's own lines. The page only renders what this module pos
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import linecache
@@ -109,13 +108,6 @@ class Kernel:
         reply = {"type": "finished", "cell": cell_id, "execution_count": count, "status": status, "outputs": outputs}
         post(reply)
         return reply
-
-    def syntax_ok(self, source: str) -> str | None:
-        try:
-            ast.parse(source)
-            return None
-        except SyntaxError as err:
-            return f"line {err.lineno}: {err.msg}"
 
 
 KERNEL = Kernel()

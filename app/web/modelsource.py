@@ -43,8 +43,7 @@ async def _opfs_dir():
         return None  # OPFS refused (private mode, quota): work without a cache
 
 
-async def _opfs_read(name: str):
-    folder = await _opfs_dir()
+async def _opfs_read(folder, name: str):
     if folder is None:
         return None
     try:
@@ -55,8 +54,7 @@ async def _opfs_read(name: str):
         return None
 
 
-async def _opfs_write(name: str, data: Any) -> bool:
-    folder = await _opfs_dir()
+async def _opfs_write(folder, name: str, data: Any) -> bool:
     if folder is None:
         return False
     try:
@@ -85,21 +83,22 @@ async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, 
     path = site_model_info["gguf"]
     sha = manifest_files.get(path, {}).get("sha256")
     cache_name = f"{sha}.gguf" if sha else None
-    fetch: dict[str, Any] = {"opfs_available": (await _opfs_dir()) is not None}
+    folder = await _opfs_dir()  # looked up once: every OPFS step below goes through it
+    fetch: dict[str, Any] = {"opfs_available": folder is not None}
     data = None
     if cache_name:
         t0 = jsbridge.now_ms()
-        data = await _opfs_read(cache_name)
+        data = await _opfs_read(folder, cache_name)
         if data is not None:
             fetch.update(source="opfs", fetch_ms=jsbridge.now_ms() - t0, cold_fetch_ms=None)
     if data is None:
         t0 = jsbridge.now_ms()
         data = await jsbridge.fetch_bytes(path)
         fetch.update(source="network", fetch_ms=jsbridge.now_ms() - t0, cold_fetch_ms=jsbridge.now_ms() - t0)
-        if cache_name and await _opfs_write(cache_name, data):
+        if cache_name and await _opfs_write(folder, cache_name, data):
             # Measure the warm path too, so one cold run reports both.
             t1 = jsbridge.now_ms()
-            again = await _opfs_read(cache_name)
+            again = await _opfs_read(folder, cache_name)
             if again is not None:
                 fetch["warm_fetch_ms"] = jsbridge.now_ms() - t1
     header = header_of(data, path)
@@ -111,10 +110,20 @@ async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, 
 
 async def picked_model(file: Any) -> tuple[Model, dict[str, Any]]:
     """A GGUF the person picked from disk (a JS File)."""
-    name = str(file.name)
     t0 = jsbridge.now_ms()
     data = js.Uint8Array.new(await file.arrayBuffer())
-    fetch = {"source": "local file", "fetch_ms": jsbridge.now_ms() - t0}
+    return await model_from_bytes(data, str(file.name), {"source": "local file", "fetch_ms": jsbridge.now_ms() - t0})
+
+
+async def served_file_model(url: str) -> tuple[Model, dict[str, Any]]:
+    """A GGUF from disk that `bench --model` serves beside the site."""
+    t0 = jsbridge.now_ms()
+    data = await jsbridge.fetch_bytes(url)
+    return await model_from_bytes(data, url.rsplit("/", 1)[-1], {"source": "local file", "fetch_ms": jsbridge.now_ms() - t0})
+
+
+async def model_from_bytes(data: Any, name: str, fetch: dict[str, Any]) -> tuple[Model, dict[str, Any]]:
+    """Any GGUF other than the embedded one: header checked, tokenizer built from its own vocabulary."""
     header = header_of(data, name)
     try:
         tok = json.dumps(tokenizer_json(header.metadata, name), ensure_ascii=False)

@@ -3,7 +3,7 @@
     from app.web import nb
     model = await nb.default_model()
     flare = await nb.flare_engine(model)            # app.web.engines.flare_engine.FlareEngine
-    ids = nb.chat_ids(model, "What is the capital of France?")
+    ids = nb.chat_ids(flare, "What is the capital of France?")
     async for token_id, text, ms in nb.stream(flare, ids, 24): print(text, end="")
     result = await nb.benchmark(max_tokens=8, runs=2)   # shows the page's table and charts
 """
@@ -19,10 +19,9 @@ from app.core.chartdata import chart_data
 from app.core.chat import chatml
 from app.core.settings import BenchSettings
 from app.web import environment, jsbridge, modelsource
-from app.web.bench import Benchmark, Controller, prompt_text
+from app.web.bench import Benchmark, Controller, make_engines, new_result
 from app.web.engines.base import Model
 from app.web.engines.flare_engine import FlareEngine
-from app.web.flare import load_flare_module
 
 _site: dict[str, Any] | None = None
 _manifest: dict[str, Any] | None = None
@@ -51,8 +50,8 @@ async def flare_engine(model: Model, webgpu: bool = False) -> FlareEngine:
     return engine
 
 
-def chat_ids(engine_or_model: Any, user: str, system: str = "You are a helpful assistant.") -> list[int]:
-    tokenizer = engine_or_model.tokenizer
+def chat_ids(engine: FlareEngine, user: str, system: str = "You are a helpful assistant.") -> list[int]:
+    tokenizer = engine.tokenizer
     return [int(x) for x in tokenizer.encode(chatml(user, system)).to_py()]
 
 
@@ -89,21 +88,10 @@ class BenchResult:
 
 async def benchmark(**settings: Any) -> BenchResult:
     """The page's benchmark with these settings (see app.core.settings.BenchSettings), progress printed."""
-    from app.core import results
-    from app.web.page import make_engines
-
     s = BenchSettings.from_dict(settings)
     site_info = await site()
     model = await default_model()
-    flare = await load_flare_module(site_info["flare"])
-    tokenizer = flare.FlareTokenizer.from_json(model.tokenizer_json)
-    prompt_ids = [int(x) for x in tokenizer.encode(prompt_text(s)).to_py()]
-    passage_ids = [int(x) for x in tokenizer.encode(s.passage).to_py()]
-    tokenizer.free()
-    env = await environment.collect(site_info)
-    result = results.new_result(s.to_dict(), env, site_info["pins"], {"name": model.name, "size": model.size, "sha256": model.sha256,
-                                                                       "header": model.header})
-    result.update(prompt_ids=prompt_ids, passage_ids=passage_ids, stopped_by_user=False)
+    result = await new_result(s, model, site_info, await environment.collect(site_info), site_info["pins"])
     last = [-1.0]
 
     def progress(fraction: float, message: str) -> None:
@@ -111,6 +99,6 @@ async def benchmark(**settings: Any) -> BenchResult:
             last[0] = fraction
             print(f"[{fraction:4.0%}] {message}")
 
-    bench = Benchmark(s, model, prompt_ids, passage_ids, progress, print, Controller())
+    bench = Benchmark(s, model, result["prompt_ids"], result["passage_ids"], progress, print, Controller())
     await bench.run(make_engines(s.engines, site_info, s), result)
     return BenchResult(result)

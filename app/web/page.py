@@ -14,19 +14,14 @@ from urllib.parse import parse_qs
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
 
-from app.core import report, results
+from app.core import report
 from app.core.chartdata import chart_data
-from app.core.gguf_header import GGUFError, check_runnable_by_flare
+from app.core.gguf_header import GGUFError, check_types_runnable_by_flare
 from app.core.settings import BenchSettings, SettingsError
 from app.web import dom, environment, jsbridge, modelsource
-from app.web.bench import Benchmark, Controller, prompt_text
+from app.web.bench import Benchmark, Controller, make_engines, new_result
 from app.web.engines.base import EngineError
-from app.web.engines.flare_engine import FlareEngine
-from app.web.engines.tjs_engine import TransformersJsEngine
-from app.web.engines.wllama_engine import WllamaEngine
-from app.web.flare import load_flare_module
 
-ENGINE_ORDER = ("llamacpp-wasm", "flare-cpu", "flare-webgpu", "transformersjs-wasm", "transformersjs-webgpu")
 INT_FIELDS = ("max_tokens", "runs", "warmup", "forced_tokens")
 BOOL_FIELDS = ("perplexity", "async_prefill")
 
@@ -39,20 +34,6 @@ def _adapter_text(adapter: dict[str, Any] | None) -> str:
     kind = "fallback (software)" if adapter["is_fallback_adapter"] else "hardware"
     name = " ".join(x for x in (adapter["vendor"], adapter["architecture"], adapter["description"]) if x) or "unnamed"
     return f"{name} - {kind}, maxStorageBufferBindingSize {adapter['max_storage_buffer_binding_size'] >> 20} MiB"
-
-
-def make_engines(keys: list[str], site: dict[str, Any], settings: BenchSettings) -> list:
-    made = []
-    for key in ENGINE_ORDER:
-        if key not in keys:
-            continue
-        if key == "llamacpp-wasm":
-            made.append(WllamaEngine(site["wllama"]["version"], settings.llamacpp_threads))
-        elif key.startswith("transformersjs"):
-            made.append(TransformersJsEngine(site["transformersjs"], webgpu=key.endswith("webgpu")))
-        else:
-            made.append(FlareEngine(site["flare"], webgpu=key == "flare-webgpu", async_prefill=settings.async_prefill))
-    return made
 
 
 class BenchPage:
@@ -139,9 +120,7 @@ class BenchPage:
 
     async def load_model(self, settings: BenchSettings, model_url: str | None):
         if model_url:
-            data = await jsbridge.fetch_bytes(model_url)
-            file = js.File.new(to_js([data]), model_url.rsplit("/", 1)[-1])
-            return await modelsource.picked_model(file)
+            return await modelsource.served_file_model(model_url)
         if dom.element("model-choice").value == "file":
             files = dom.element("model-file").files
             if not files or files.length == 0:
@@ -161,24 +140,15 @@ class BenchPage:
             dom.log(f"model {model.name}: {model.size / 1e6:.1f} MB from {fetch['source']} in {fetch['fetch_ms']:.0f} ms, "
                     f"tensors {model.tensor_types}")
             if any(k.startswith("flare") for k in settings.engines):
-                check_runnable_by_flare(_HeaderView(model.tensor_types))
-            flare = await load_flare_module(self.site["flare"])
-            tokenizer = flare.FlareTokenizer.from_json(model.tokenizer_json)
-            text = prompt_text(settings, '"<|im_start|>"' in model.tokenizer_json)
-            prompt_ids = [int(x) for x in tokenizer.encode(text).to_py()]
-            passage_ids = [int(x) for x in tokenizer.encode(settings.passage).to_py()]
-            tokenizer.free()
-            dom.log(f"prompt: {len(prompt_ids)} ids; passage: {len(passage_ids)} ids")
-            result = results.new_result(
-                settings.to_dict(), self.env, self.manifest["site"]["pins"] + [
-                    {"path": f["path"], "sha256": f["sha256"], "pin": f["pin"]} for f in self.manifest["files"]],
-                {"name": model.name, "size": model.size, "sha256": model.sha256, "header": model.header},
-            )
-            result.update(created=str(js.Date.new().toISOString()), model_fetch=fetch, prompt_text=text,
-                          prompt_ids=prompt_ids, passage_ids=passage_ids, stopped_by_user=False)
+                check_types_runnable_by_flare(model.tensor_types)
+            assets = self.manifest["site"]["pins"] + [
+                {"path": f["path"], "sha256": f["sha256"], "pin": f["pin"]} for f in self.manifest["files"]]
+            result = await new_result(settings, model, self.site, self.env, assets)
+            result.update(created=str(js.Date.new().toISOString()), model_fetch=fetch)
+            dom.log(f"prompt: {len(result['prompt_ids'])} ids; passage: {len(result['passage_ids'])} ids")
             self.result = result
-            bench = Benchmark(settings, model, prompt_ids, passage_ids, self.progress, dom.log, self.controller,
-                              on_row=self.render)
+            bench = Benchmark(settings, model, result["prompt_ids"], result["passage_ids"], self.progress, dom.log,
+                              self.controller, on_row=self.render)
             await bench.run(make_engines(settings.engines, self.site, settings), result)
             self.render()
             self.progress(1, "stopped: finished runs kept" if result["stopped_by_user"] else "done")
@@ -243,13 +213,6 @@ class BenchPage:
         dom.element("outputs").innerHTML = f'<h3>What each engine answered (first measured run)</h3><ul class="outputs-list">{items}</ul>' if items else ""
         if self.charts is not None:
             self.charts.drawCharts(jsbridge.to_js_object(chart_data(r)))
-
-
-class _HeaderView:
-    """check_runnable_by_flare needs only the tensor type counts."""
-
-    def __init__(self, type_counts: dict[str, int]) -> None:
-        self.type_counts = type_counts
 
 
 async def boot(site_proxy: Any, timings_proxy: Any) -> None:

@@ -263,7 +263,6 @@ worker.onmessage = (event) => {
     const el = cellsEl.querySelector(`[data-cell-id="${cell.id}"]`);
     el?.classList.remove("running");
     el?.classList.toggle("failed", msg.status === "error");
-    renderOutputs(cell);
     save();
     setState();
   }

@@ -46,8 +46,11 @@ class Engine(Protocol):
     async def teacher_forced(self, prefix: list[int], continuation: list[int]) -> list[tuple[int, float]]:
         """For each i: (own top-1, log p(continuation[i])) given prefix + continuation[:i]."""
 
+    async def decode_text(self, ids: list[int]) -> str:
+        """The text of generated ids, for showing what the engine answered."""
+
     def info(self) -> dict[str, Any]:
-        """Version, backend details, threads: recorded with the row."""
+        """Version, backend details, threads: recorded with the row; converted weights under "weights"."""
 
     async def unload(self) -> None:
         ...

@@ -103,7 +103,7 @@ class FlareEngine:
         await self.reset()
         return out
 
-    def decode_text(self, ids: list[int]) -> str:
+    async def decode_text(self, ids: list[int]) -> str:
         return str(self.tokenizer.decode(_ids(ids))) if ids else ""
 
     def info(self) -> dict[str, Any]:
