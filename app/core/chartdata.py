@@ -1,40 +1,89 @@
-"""The numbers behind the charts (pure: host-testable); web/static/charts.js only draws them."""
+"""The numbers behind the charts (pure: host-testable); web/static/charts.js only draws them.
+
+Charts must not mislead: a row whose verdict is WRONG is drawn apart (grey, hatched, after the
+correct rows, its verdict in the tick label); a GPU ERROR row is labelled but gets no bar at all, since
+its speeds measure work that was not done. Min/max over the measured runs are error bars on the mean.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from app.core import stats
+from app.core.report import verdict
 
-PALETTE = {"llamacpp-wasm": "#6e7781", "flare-cpu": "#1f6feb", "flare-webgpu": "#bf3989"}
+PALETTE = {"llamacpp-wasm": "#6e7781", "flare-cpu": "#1f6feb", "flare-webgpu": "#bf3989",
+           "transformersjs-wasm": "#1a7f37", "transformersjs-webgpu": "#9a6700"}
+APART_COLOR = "#8c959f"  # one grey for every row drawn apart: not on the colour scale of correct rows
+APART = frozenset({"WRONG"})  # drawn, hatched
+NO_BAR = frozenset({"GPU ERROR", "ERROR", "unsupported"})  # labelled, never drawn
 
 
-def _bars(rows: list[dict[str, Any]], key: str, scale: float = 1.0) -> dict[str, list]:
-    out: dict[str, list] = {"labels": [], "mean": [], "min": [], "max": [], "colors": []}
-    for row in rows:
-        summary = (row.get("summary") or {}).get(key)
-        out["labels"].append(f"{row['engine']} {row['backend']}")
-        out["colors"].append(PALETTE.get(row["key"], "#57606a"))
-        for stat in ("mean", "min", "max"):
-            out[stat].append(summary[stat] * scale if summary else None)
+def _label(row: dict[str, Any]) -> list[str]:
+    """Chart.js draws a list as a multi-line tick: the row, then its verdict when it is not simply right."""
+    v = verdict(row)
+    name = f"{row['engine']} {row['backend']}"
+    if v in APART:
+        return [name, f"[{v}: fast, wrong output]"]
+    if v in NO_BAR:
+        return [name, f"[{v}: no result]"]
+    return [name]
+
+
+def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Correct (and reference / unchecked) rows first, then WRONG, then rows without a result."""
+    def rank(row: dict[str, Any]) -> int:
+        v = verdict(row)
+        return 2 if v in NO_BAR else 1 if v in APART else 0
+    return sorted(rows, key=rank)  # stable: the run order within each group
+
+
+def _bars(rows: list[dict[str, Any]], value) -> dict[str, list]:
+    """{labels, points: [{y, yMin, yMax} | None], colors, apart: [bool], verdicts} for the rows given."""
+    out: dict[str, list] = {"labels": [], "points": [], "colors": [], "apart": [], "verdicts": []}
+    for row in ordered(rows):
+        v = verdict(row)
+        out["labels"].append(_label(row))
+        out["verdicts"].append(v)
+        out["apart"].append(v in APART)
+        out["colors"].append(APART_COLOR if v in APART else PALETTE.get(row["key"], "#57606a"))
+        out["points"].append(None if v in NO_BAR else value(row))
     return out
 
 
+def _summary_point(key: str, scale: float = 1.0):
+    def value(row: dict[str, Any]) -> dict[str, float] | None:
+        s = (row.get("summary") or {}).get(key)
+        if not s:
+            return None
+        return {"y": s["mean"] * scale, "yMin": s["min"] * scale, "yMax": s["max"] * scale}
+    return value
+
+
+def _load_point(row: dict[str, Any]) -> dict[str, float] | None:
+    load = row.get("load") or {}
+    if not load:
+        return None
+    total = sum(v for k, v in load.items() if k.endswith("_ms") and k != "fetch_ms" and v) / 1000
+    return {"y": total, "yMin": total, "yMax": total}
+
+
 def chart_data(result: dict[str, Any]) -> dict[str, Any]:
+    """Everything charts.js draws: decode tok/s, TTFT ms and load s bars, and per-token latency lines.
+
+    Empty (`{"empty": True}`) until a row has a figure, so the page shows no blank chart area.
+    """
     rows = result["rows"]
-    load = {"labels": [], "mean": [], "min": [], "max": [], "colors": []}
-    for row in rows:
-        total = sum(v for k, v in (row.get("load") or {}).items() if k.endswith("_ms") and v) / 1000
-        load["labels"].append(f"{row['engine']} {row['backend']}")
-        load["colors"].append(PALETTE.get(row["key"], "#57606a"))
-        load["mean"].append(total if row.get("load") else None)
-        load["min"].append(None)
-        load["max"].append(None)
     itl = []
-    for row in rows:
+    for row in ordered(rows):
+        v = verdict(row)
         runs = [r for r in row.get("runs", []) if r["token_times_ms"]]
-        if runs:
+        if runs and v not in NO_BAR:
             gaps = stats.intervals(runs[0]["token_times_ms"])
-            itl.append({"label": f"{row['engine']} {row['backend']}", "color": PALETTE.get(row["key"], "#57606a"),
+            itl.append({"label": " ".join(_label(row)), "apart": v in APART,
+                        "color": APART_COLOR if v in APART else PALETTE.get(row["key"], "#57606a"),
                         "points": [{"x": i + 1, "y": g} for i, g in enumerate(gaps)]})
-    return {"decode": _bars(rows, "decode_tok_s"), "ttft": _bars(rows, "ttft_ms"), "load": load, "itl": itl}
+    data = {"decode": _bars(rows, _summary_point("decode_tok_s")), "ttft": _bars(rows, _summary_point("ttft_ms")),
+            "load": _bars(rows, _load_point), "itl": itl}
+    data["empty"] = not any(p is not None for key in ("decode", "ttft", "load") for p in data[key]["points"])
+    return data

@@ -23,8 +23,22 @@ def _num(value: float | None, fmt: str = "{:.2f}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+# Verdicts from worst to best; the thresholds are those of `verdict` (README, "Reading a run").
+VERDICTS = ("GPU ERROR", "ERROR", "WRONG", "DEGRADED", "unsupported", "unchecked", "ok", "reference")
+OK_AT, DEGRADED_AT = 0.9, 0.5
+
+
 def verdict(row: dict[str, Any]) -> str:
-    """One word a reader cannot miss: is the output right?"""
+    """One word a reader cannot miss: is the output right, and did the engine compute at all?
+
+    GPU ERROR: the engine's WebGPU device reported errors or was lost during the row (its speeds are
+    not results); ERROR: the row failed; unsupported: not run (the engine cannot honour this model or
+    prompt); then, against llama.cpp, teacher-forced top-1 agreement >= 90% ok, >= 50% DEGRADED, else WRONG.
+    """
+    if row.get("unsupported"):
+        return "unsupported"
+    if (row.get("gpu_errors") or {}).get("count"):
+        return "GPU ERROR"
     if row.get("error"):
         return "ERROR"
     if row.get("is_reference"):
@@ -36,9 +50,14 @@ def verdict(row: dict[str, Any]) -> str:
     # Two correct builds agree on nearly every teacher-forced step (near-ties aside); an engine that
     # agrees on most steps but not nearly all is degraded (e.g. coarser quantization), not broken.
     score = forced if forced is not None else greedy
-    if score >= 0.9:
+    if score >= OK_AT:
         return "ok"
-    return "DEGRADED" if score >= 0.5 else "WRONG"
+    return "DEGRADED" if score >= DEGRADED_AT else "WRONG"
+
+
+def speeds_invalid(row: dict[str, Any]) -> bool:
+    """The row's speed figures are not results: the GPU reported errors, so the work was not (all) done."""
+    return verdict(row) == "GPU ERROR"
 
 
 # The verdict comes right after the engine: a fast engine that answers wrongly must look wrong at a glance.
@@ -56,6 +75,10 @@ def weights_cell(row: dict[str, Any]) -> str:
     return text
 
 
+SPEED_COLUMNS = frozenset({"TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms"})
+INVALID_NOTE = "struck-through speeds: the engine's GPU reported errors during the row, so they measure work not done"
+
+
 def row_cells(row: dict[str, Any]) -> list[str]:
     s = row.get("summary") or {}
     c = row.get("correctness") or {}
@@ -64,12 +87,13 @@ def row_cells(row: dict[str, Any]) -> list[str]:
     itl = [s.get(k) for k in ("itl_p50_ms", "itl_p90_ms", "itl_p99_ms")]
     itl_text = "/".join("-" if x is None else f"{x['median']:.0f}" for x in itl)
     ppl = c.get("perplexity")
+    cold = any(r.get("cold") for r in row.get("runs") or [])
     return [
         row["engine"],
         row["backend"],
         verdict(row),
         _num(load_s),
-        _pm(s.get("ttft_ms"), "{:.0f}"),
+        _pm(s.get("ttft_ms"), "{:.0f}") + (" (cold)" if cold and s.get("ttft_ms") else ""),
         _pm(s.get("prefill_tok_s"), "{:.1f}"),
         _pm(s.get("decode_tok_s"), "{:.2f}"),
         itl_text,
@@ -82,23 +106,149 @@ def row_cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
+def _marked(row: dict[str, Any], strike: Any) -> list[str]:
+    cells = row_cells(row)
+    if speeds_invalid(row):
+        cells = [strike(c) if name in SPEED_COLUMNS and c != "-" else c for name, c in zip(COLUMNS, cells)]
+    return cells
+
+
+def _plain_strike(text: str) -> str:
+    # U+0336 (combining long stroke overlay) strikes text in a terminal; the x marks it where that does not render.
+    return "x " + "".join(ch + "\u0336" for ch in text)
+
+
+def _first_line(message: str, limit: int = 300) -> str:
+    line = message.strip().splitlines()[0] if message.strip() else message
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def row_notes(row: dict[str, Any]) -> list[str]:
+    """Lines to show under a row: why it was not run, its error, its first GPU error, a WASM trap."""
+    out = []
+    if row.get("unsupported"):
+        out.append(f"not run: {row['unsupported']}")
+    g = row.get("gpu_errors")
+    if g and g.get("count"):
+        kinds = ", ".join(f"{n} {k}" for k, n in g["by_kind"].items())
+        out.append(f"GPU errors ({kinds}): {_first_line((g.get('first_messages') or ['(no message)'])[0])}")
+    if row.get("error"):
+        out.append(row["error"])
+    c = row.get("console_errors")
+    if c and c.get("by_kind", {}).get("wasm-trap"):
+        out.append(f"WASM trap: {_first_line(c['first_messages'][0])}")
+    return out
+
+
+def to_text(result: dict[str, Any]) -> str:
+    """The table as aligned plain text (CLI), struck-through speeds marked 'x', notes under the table."""
+    rows = [COLUMNS] + [_marked(r, _plain_strike) for r in result["rows"]]
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    out = []
+    for n, r in enumerate(rows):
+        out.append("  ".join(_pad(c, w, right=i > 2) for i, (c, w) in enumerate(zip(r, widths))))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out + _footnotes(result))
+
+
+def _width(text: str) -> int:
+    return sum(1 for ch in text if ch != "\u0336")
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    fill = " " * (width - _width(text))
+    return fill + text if right else text + fill
+
+
+def _footnotes(result: dict[str, Any]) -> list[str]:
+    notes = [f"- {row['engine']} {row['backend']}: {line}" for row in result["rows"] for line in row_notes(row)]
+    if any(speeds_invalid(r) for r in result["rows"]):
+        notes.append(f"- {INVALID_NOTE}")
+    return [""] + notes if notes else []
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
     for row in result["rows"]:
-        lines.append("| " + " | ".join(row_cells(row)) + " |")
-    notes = [f"- {row['engine']} {row['backend']}: {row['error']}" for row in result["rows"] if row.get("error")]
-    return "\n".join(lines + ([""] + notes if notes else []))
+        lines.append("| " + " | ".join(_marked(row, lambda c: f"~~{c}~~")) + " |")
+    return "\n".join(lines + _footnotes(result))
+
+
+VERDICT_CLASS = {"WRONG": "bad", "ERROR": "bad", "GPU ERROR": "bad", "DEGRADED": "warn", "ok": "good",
+                 "unsupported": "muted"}
 
 
 def to_html(result: dict[str, Any]) -> str:
+    """The results table; engine, backend and verdict are the first three (sticky) columns."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     body = []
     for row in result["rows"]:
         cells = row_cells(row)
-        cls = {"WRONG": "bad", "ERROR": "bad", "DEGRADED": "warn", "ok": "good"}.get(cells[2], "")
-        tds = "".join(f'<td class="{cls}">{html.escape(x)}</td>' if i == 2 else f"<td>{html.escape(x)}</td>"
-                      for i, x in enumerate(cells))
-        body.append(f'<tr data-row="{html.escape(row["key"])}">{tds}</tr>')
-        if row.get("error"):
-            body.append(f'<tr><td colspan="{len(COLUMNS)}" class="bad">{html.escape(row["error"])}</td></tr>')
+        invalid = speeds_invalid(row)
+        tds = []
+        for i, (name, x) in enumerate(zip(COLUMNS, cells)):
+            text = html.escape(x)
+            if i == 2:
+                tds.append(f'<td class="verdict {VERDICT_CLASS.get(x, "")}">{text}</td>')
+            elif invalid and name in SPEED_COLUMNS and x != "-":
+                tds.append(f'<td class="invalid" title="not a result: the GPU reported errors"><s>{text}</s></td>')
+            else:
+                tds.append(f"<td>{text}</td>")
+        body.append(f'<tr data-row="{html.escape(row["key"])}" data-verdict="{html.escape(cells[2])}">{"".join(tds)}</tr>')
+        for note in row_notes(row):
+            body.append(f'<tr class="note"><td colspan="{len(COLUMNS)}" class="bad">{html.escape(note)}</td></tr>')
     return f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def _ref_ppl(result: dict[str, Any]) -> float | None:
+    return next(((r.get("correctness") or {}).get("perplexity") for r in result["rows"] if r.get("is_reference")), None)
+
+
+def reading(result: dict[str, Any]) -> list[str]:
+    """One plain line per row that is not simply right, plus token-count and cold-run warnings.
+
+    e.g. "flare-web wasm-cpu: WRONG - teacher-forced top-1 19% vs llama.cpp, perplexity 17.1 vs 4.06".
+    """
+    lines = []
+    ref_ppl = _ref_ppl(result)
+    for row in result["rows"]:
+        v = verdict(row)
+        name = f"{row['engine']} {row['backend']}"
+        c = row.get("correctness") or {}
+        if v == "GPU ERROR":
+            g = row["gpu_errors"]
+            kinds = ", ".join(f"{n} {k}" for k, n in g["by_kind"].items())
+            first = _first_line((g.get("first_messages") or [""])[0], 200)
+            lines.append(f"{name}: GPU ERROR - {kinds} error(s) on its WebGPU device, so its speeds are not results: {first}")
+        elif v in ("WRONG", "DEGRADED", "ok"):
+            parts = []
+            if c.get("forced_top1_agreement") is not None:
+                parts.append(f"teacher-forced top-1 {c['forced_top1_agreement']:.0%} vs llama.cpp")
+            if c.get("perplexity") is not None:
+                parts.append(f"perplexity {c['perplexity']:.3g}" + (f" vs {ref_ppl:.3g}" if ref_ppl is not None else ""))
+            if v != "ok" or row.get("shims"):
+                lines.append(f"{name}: {v} - " + ", ".join(parts))
+        elif v == "ERROR":
+            lines.append(f"{name}: ERROR - {row['error'][:300]}")
+        elif v == "unsupported":
+            lines.append(f"{name}: not run - {row['unsupported']}")
+        if row.get("shims"):
+            lines.append(f"{name}: ran with an opt-in shim ({', '.join(row['shims'])}): not the published engine's behaviour")
+        if any(r.get("cold") for r in row.get("runs") or []):
+            lines.append(f"{name}: the first measured run was cold (no warmup); it is in the mean")
+    counts = {f"{r['engine']} {r['backend']}": _token_counts(r) for r in result["rows"] if r.get("runs")}
+    if len({c for cs in counts.values() for c in cs}) > 1:
+        detail = "; ".join(f"{k} {'/'.join(map(str, sorted(set(v))))} ({', '.join(sorted(_reasons(r)))})"
+                           for k, v, r in ((k, v, r) for r in result["rows"] if r.get("runs")
+                                           for k, v in [(f"{r['engine']} {r['backend']}", _token_counts(r))]))
+        lines.append(f"rows generated different numbers of tokens, so their figures cover different lengths: {detail}")
+    return lines
+
+
+def _token_counts(row: dict[str, Any]) -> list[int]:
+    return [len(r["token_ids"]) for r in row.get("runs") or [] if not r.get("stopped")]
+
+
+def _reasons(row: dict[str, Any]) -> set[str]:
+    return {str(r.get("stop_reason") or "?") for r in row.get("runs") or [] if not r.get("stopped")}

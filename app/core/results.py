@@ -2,7 +2,8 @@
 
 Raw records (runs with their timestamps) are the truth; every summary figure is recomputed from
 them by `derive_run` / `summarize_row`, so a reader can check the table against the JSON.
-Version history: 1 - first version.
+Version history: 1 - first version. 2 - runs carry `stop_reason` (and `error`, `cold`), rows carry
+`gpu_errors`, `console_errors`, `gpu_devices`, `shims` and `unsupported`; a run that failed keeps its tokens.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 from app.core import stats
 
 SCHEMA = "browser-llm-bench/result"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 FIELD_DOCS = {
     "rows[].load.fetch_ms": "getting the model bytes into JS memory (network or OPFS cache), shared by all rows",
@@ -31,6 +33,16 @@ FIELD_DOCS = {
     "correctness.forced_top1_agreement": "feeding llama.cpp's continuation one prefix at a time, how often the engine's top-1 is llama.cpp's next token",
     "correctness.perplexity": "exp(-mean log p) of the fixed passage, each token given the passage before it",
     "warmups": "runs made before the measured ones; kept, never summarised",
+    "rows[].runs[].stop_reason": "why the run ended: 'end token' (an id of the model's stop set), 'engine end' (the engine ended "
+                                 "the stream itself before max tokens), 'max tokens', 'user' (Stop), 'error', 'context'",
+    "rows[].runs[].cold": "true for the first measured run when no warmup ran: it includes one-time costs (compilation, caches)",
+    "rows[].gpu_errors": "WebGPU uncapturederror events and lost devices during the row: count, by_kind, first_messages; "
+                         "a row with any is GPU ERROR and its speeds are not results",
+    "rows[].console_errors": "console errors, WASM traps (panics, aborts) and uncaught page errors during the row",
+    "rows[].gpu_devices": "each WebGPU device the engine created in the row: requested and granted limits, whether the "
+                          "adapter-limits shim raised any",
+    "rows[].shims": "anything that changed how the engine runs (e.g. 'webgpu-limits=adapter'); empty for the published engine",
+    "rows[].unsupported": "why the engine was not run on this model and prompt (checked before loading)",
     "timer_resolution_us": "performance.now() is coarsened to 5 us when cross-origin isolated, 100 us otherwise",
 }
 
@@ -56,8 +68,19 @@ def derive_run(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+STOP_REASONS = ("end token", "engine end", "max tokens", "user", "error", "context")
+
+
 def make_run(index: int, prompt_tokens: int, prefill_start_ms: float, prefill_end_ms: float,
-             token_ids: list[int], token_times_ms: list[float], stopped: bool = False) -> dict[str, Any]:
+             token_ids: list[int], token_times_ms: list[float], stopped: bool = False,
+             stop_reason: str | None = None, error: str | None = None, cold: bool = False) -> dict[str, Any]:
+    """One run's raw record plus its derived figures (ms timestamps from performance.now()).
+
+    `stopped`: ended early by the user or by an error; such a run is kept but not summarised.
+    `stop_reason`: one of STOP_REASONS. Raises stats.TimestampError on out-of-order timestamps.
+    """
+    if stop_reason is not None and stop_reason not in STOP_REASONS:
+        raise ValueError(f"unknown stop reason {stop_reason!r}")
     run = {
         "index": index,
         "prompt_tokens": prompt_tokens,
@@ -65,8 +88,12 @@ def make_run(index: int, prompt_tokens: int, prefill_start_ms: float, prefill_en
         "prefill_end_ms": prefill_end_ms,
         "token_ids": list(token_ids),
         "token_times_ms": list(token_times_ms),
-        "stopped": stopped,
+        "stopped": stopped or stop_reason in ("user", "error"),
+        "stop_reason": stop_reason,
+        "cold": cold,
     }
+    if error:
+        run["error"] = error
     run["derived"] = derive_run(run)
     return run
 
@@ -75,7 +102,7 @@ SUMMARY_KEYS = ("prefill_ms", "prefill_tok_s", "ttft_ms", "decode_tok_s", "itl_p
 
 
 def summarize_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Across the measured runs that finished (a run stopped by the user is kept but not summarised)."""
+    """Across the measured runs that finished (a run stopped by the user or an error is kept but not summarised)."""
     done = [r for r in runs if not r["stopped"]]
     return {key: stats.summarize([r["derived"][key] for r in done]) for key in SUMMARY_KEYS}
 
@@ -95,8 +122,8 @@ def new_result(settings: dict, environment: dict, assets: list[dict], model: dic
 
 def check_result(result: dict[str, Any]) -> None:
     """Raise ValueError if any derived figure disagrees with the raw timestamps it came from."""
-    if result.get("schema") != SCHEMA or result.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"not a {SCHEMA} v{SCHEMA_VERSION} document")
+    if result.get("schema") != SCHEMA or result.get("schema_version") not in READABLE_VERSIONS:
+        raise ValueError(f"not a {SCHEMA} document of version {', '.join(map(str, READABLE_VERSIONS))}")
     for row in result["rows"]:
         for run in row.get("runs", []) + row.get("warmups", []):
             if len(run["token_ids"]) != len(run["token_times_ms"]):

@@ -31,6 +31,9 @@ DEFAULT_PASSAGE = (
 )
 
 
+WEBGPU_LIMITS = ("default", "adapter")
+
+
 class SettingsError(ValueError):
     """A setting is out of range; the message names it and the allowed range."""
 
@@ -48,8 +51,13 @@ class BenchSettings:
     passage: str = DEFAULT_PASSAGE
     perplexity: bool = True
     async_prefill: bool = False
-    # llama.cpp threads (0: wllama's default, half the cores when cross-origin isolated).
+    # llama.cpp threads (0: all the cores the page may use: navigator.hardwareConcurrency when
+    # cross-origin isolated, else 1, as wllama runs single-threaded without SharedArrayBuffer).
     llamacpp_threads: int = 0
+
+    # WebGPU device limits: "default" (what each engine asks for: the published behaviour) or "adapter"
+    # (opt-in shim: every device asks for the adapter's own limits; rows are labelled "(adapter limits)").
+    webgpu_limits: str = "default"
 
     def validate(self) -> "BenchSettings":
         def check_int(name: str, lo: int, hi: int) -> None:
@@ -68,6 +76,13 @@ class BenchSettings:
         check_int("warmup", 0, 10)
         check_int("forced_tokens", 0, 128)
         check_int("llamacpp_threads", 0, 64)
+        if self.webgpu_limits not in WEBGPU_LIMITS:
+            raise SettingsError(f"webgpu_limits must be one of {list(WEBGPU_LIMITS)}, not {self.webgpu_limits!r}")
+        if not isinstance(self.system, str):
+            raise SettingsError(f"the system prompt must be text, not {self.system!r}")
+        # Whitespace-only means no system prompt, on the page and the command line alike.
+        if not self.system.strip():
+            self.system = ""
         unknown = [e for e in self.engines if e not in ENGINE_KEYS]
         if unknown:
             raise SettingsError(f"unknown engine(s) {unknown}; choose from {list(ENGINE_KEYS)}")

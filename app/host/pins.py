@@ -11,7 +11,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PINS_PATH = REPO_ROOT / "pins.toml"
 KINDS = ("npm", "wheel")
-ROLES = ("pyodide-core", "flare", "wllama", "chartjs", "pyodide-wheel", "model", "esm", "transformersjs",
+ROLES = ("pyodide-core", "flare", "wllama", "chartjs", "chartjs-errorbars", "pyodide-wheel", "model", "esm", "transformersjs",
          "onnxruntime-web", "onnxruntime-common")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

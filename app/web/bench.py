@@ -13,10 +13,10 @@ from typing import Any
 
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
-from app.core import correctness, results
+from app.core import correctness, generation_limits, gpu_errors, results
 from app.core.chat import chatml
 from app.core.settings import BenchSettings
-from app.web import jsbridge
+from app.web import gpu_capture, jsbridge
 from app.web.engines.base import Engine, EngineError, Model
 from app.web.flare import load_flare_module
 
@@ -98,47 +98,80 @@ async def _yield_module() -> Any:
     return _yielder
 
 
+class RunFailed(Exception):
+    """A run ended in an engine error; `run` holds the tokens and timestamps it had."""
+
+    def __init__(self, message: str, run: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+def _is_context_error(message: str) -> bool:
+    text = message.lower()
+    return any(k in text for k in ("context", "n_ctx", "kv cache", "no kv slot", "failed to find a memory slot"))
+
+
 async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens: int,
-                  controller: Controller, on_token: Callable[[int], None]) -> dict[str, Any]:
+                  controller: Controller, on_token: Callable[[int], None],
+                  stop_ids: frozenset[int] = frozenset(), cold: bool = False) -> dict[str, Any]:
+    """One generation: prefill, then one awaited token at a time, each stamped with performance.now() (ms).
+
+    Stops at the first id in `stop_ids` (not counted, the same set for every engine), at `max_tokens`,
+    when the engine ends the stream itself, or on Stop. Raises RunFailed (carrying the partial run,
+    stop_reason 'error' or 'context') when the engine fails mid-run: measured tokens are never lost.
+    """
     yielder = await _yield_module()
     every_ms = float(yielder.YIELD_EVERY_MS)
     stamps_tokens = getattr(engine, "stamps_tokens", False)  # looked up once, not per token
     await engine.reset()
     ids: list[int] = []
     times: list[float] = []
-    stopped = False
+    reason = "max tokens"
     start = jsbridge.now_ms()
-    await engine.prefill(prompt_ids, max_tokens)
-    end = jsbridge.now_ms()
-    last_yield = end
-    while len(ids) < max_tokens:
-        token = await engine.next_token()
-        stamp = jsbridge.now_ms()
-        if token is None:
-            break
-        if stamps_tokens:
-            stamp = engine.token_time_ms  # the engine's own record of when the id was produced
-        ids.append(token)
-        times.append(stamp)
-        on_token(len(ids))
-        if stamp - last_yield >= every_ms:
-            # Let clicks (Stop) and painting through; see web/static/yield.js.
-            await yielder.yieldToBrowser()
-            last_yield = jsbridge.now_ms()
-        if controller.stop_requested:
-            await engine.stop()
-            stopped = True
-            break
+    end = start
+    try:
+        await engine.prefill(prompt_ids, max_tokens)
+        end = jsbridge.now_ms()
+        last_yield = end
+        while len(ids) < max_tokens:
+            token = await engine.next_token()
+            stamp = jsbridge.now_ms()
+            if token is None:
+                reason = "engine end"
+                break
+            if token in stop_ids:
+                reason = "end token"
+                break
+            if stamps_tokens:
+                stamp = engine.token_time_ms  # the engine's own record of when the id was produced
+            ids.append(token)
+            times.append(stamp)
+            on_token(len(ids))
+            if stamp - last_yield >= every_ms:
+                # Let clicks (Stop) and painting through; see web/static/yield.js.
+                await yielder.yieldToBrowser()
+                last_yield = jsbridge.now_ms()
+            if controller.stop_requested:
+                await engine.stop()
+                reason = "user"
+                break
+    except (EngineError, JsException) as err:
+        message = str(err)
+        run = results.make_run(index, len(prompt_ids), start, end, ids, times, stop_reason="context" if _is_context_error(message) else "error", error=message, cold=cold)
+        raise RunFailed(message, run) from None
     if getattr(engine, "prefill_is_first_token", False) and times:
         end = times[0]  # prefill is not a separate call here (see engines/tjs_engine.py)
-    return results.make_run(index, len(prompt_ids), start, end, ids, times, stopped)
+    return results.make_run(index, len(prompt_ids), start, end, ids, times, stop_reason=reason, cold=cold)
 
 
 class Benchmark:
     def __init__(self, settings: BenchSettings, model: Model, prompt_ids: list[int], passage_ids: list[int],
                  progress: Progress, log: Callable[[str], None], controller: Controller,
-                 on_row: Callable[[], None] = lambda: None) -> None:
+                 on_row: Callable[[], None] = lambda: None, refusals: dict[str, str] | None = None) -> None:
         self.on_row = on_row
+        # engine key -> why it cannot run this model (header values it cannot honour), decided before loading
+        self.refusals = dict(refusals or {})
+        self.stop_ids = frozenset(model.limits.get("stop_ids") or ())
         self.settings = settings
         self.model = model
         self.prompt_ids = prompt_ids
@@ -163,6 +196,8 @@ class Benchmark:
 
     async def run(self, engines: list[Engine], result: dict[str, Any]) -> dict[str, Any]:
         self.total_units = float(self.units_per_engine * len(engines))
+        await gpu_capture.set_adapter_limits(self.settings.webgpu_limits == "adapter")
+        result["stop_ids"] = sorted(self.stop_ids)
         for engine in engines:
             row = await self.run_engine(engine)
             result["rows"].append(row)
@@ -174,22 +209,48 @@ class Benchmark:
                 break
         return result
 
+    def refusal(self, engine: Engine) -> str | None:
+        """Why `engine` must not run here (checked before it loads), or None."""
+        if engine.key in self.refusals:
+            return self.refusals[engine.key]
+        name = f"{engine.engine} {engine.backend}"
+        # The teacher-forced check feeds at most max_tokens reference tokens, so this bound covers it too.
+        return generation_limits.context_refusal(name, engine.context_tokens(self.model), len(self.prompt_ids),
+                                                 self.settings.max_tokens)
+
+    def _skip_rest_of_row(self, start_units: float, name: str, message: str) -> None:
+        self.units_done = start_units + self.units_per_engine
+        self.progress(min(1.0, self.units_done / self.total_units), f"{name}: {message}")
+
     async def run_engine(self, engine: Engine) -> dict[str, Any]:
         s = self.settings
-        name = f"{engine.engine} {engine.backend}"
         row: dict[str, Any] = {
             "key": engine.key, "engine": engine.engine, "backend": engine.backend,
             "is_reference": engine.key == "llamacpp-wasm",
             "load": {}, "warmups": [], "runs": [], "summary": None, "correctness": None,
-            "info": {}, "output_text": "", "error": None,
+            "info": {}, "output_text": "", "error": None, "unsupported": None, "shims": [],
+            "gpu_errors": None, "console_errors": None, "gpu_devices": [],
         }
+        if s.webgpu_limits == "adapter" and engine.backend == "webgpu":
+            # The opt-in shim changes how the engine runs: the row says so wherever it appears.
+            row["backend"] = "webgpu (adapter limits)"
+            row["shims"] = ["webgpu-limits=adapter"]
+        name = f"{engine.engine} {row['backend']}"
         start_units = self.units_done
+        refusal = self.refusal(engine)
+        if refusal:
+            row["unsupported"] = refusal
+            self.log(f"{name}: not run: {refusal}")
+            self._skip_rest_of_row(start_units, name, "not run")
+            return row
+        await gpu_capture.begin(name)
         try:
             self._tick(f"{name}: loading the model")
             row["load"] = await engine.load(self.model)
             row["info"] = engine.info()
             row["weights"] = self.weights_of(engine)
-            self.log(f"{name}: loaded in {sum(row['load'].values()) / 1000:.2f} s {row['load']}")
+            phases = ", ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {v:.0f} ms" for k, v in row["load"].items())
+            self.log(f"{name}: loaded in {sum(row['load'].values()) / 1000:.2f} s ({phases})")
             self._unit_done(f"{name}: loaded")
             for kind, count in (("warmups", s.warmup), ("runs", s.runs)):
                 for i in range(count):
@@ -202,11 +263,18 @@ class Benchmark:
                             self._last_paint_ms = now
                             self._tick(f"{label}, token {n}/{s.max_tokens}", n / s.max_tokens)
 
-                    run = await one_run(engine, i, self.prompt_ids, s.max_tokens, self.controller, on_token)
+                    cold = kind == "runs" and i == 0 and s.warmup == 0
+                    try:
+                        run = await one_run(engine, i, self.prompt_ids, s.max_tokens, self.controller, on_token,
+                                            self.stop_ids, cold)
+                    except RunFailed as failed:
+                        row[kind].append(failed.run)  # the tokens it had are kept, marked with why it stopped
+                        raise EngineError(f"{label} failed after {len(failed.run['token_ids'])} tokens "
+                                          f"({failed.run['stop_reason']}): {failed}") from None
                     row[kind].append(run)
                     d = run["derived"]
-                    self.log(f"{label}: {d['tokens']} tokens, TTFT {d['ttft_ms'] or 0:.0f} ms, "
-                             f"decode {d['decode_tok_s'] or 0:.2f} tok/s" + (" (stopped)" if run["stopped"] else ""))
+                    self.log(f"{label}: {d['tokens']} tokens ({run['stop_reason']}), TTFT {d['ttft_ms'] or 0:.0f} ms, "
+                             f"decode {d['decode_tok_s'] or 0:.2f} tok/s" + (" [cold: no warmup]" if cold else ""))
                     self._unit_done(label)
                     if self.controller.stop_requested:
                         raise Stopped
@@ -218,15 +286,21 @@ class Benchmark:
             row["summary"] = results.summarize_row(row["runs"])
         except (EngineError, JsException) as err:
             row["error"] = str(err)
+            if row["runs"]:
+                row["summary"] = results.summarize_row(row["runs"])
             self.log(f"{name}: ERROR {err}")
-            # Skip the bar past this row's remaining steps.
-            self.units_done = start_units + self.units_per_engine
-            self.progress(min(1.0, self.units_done / self.total_units), f"{name}: failed")
+            self._skip_rest_of_row(start_units, name, "failed")
         finally:
             try:
                 await engine.unload()
             except Exception:  # noqa: BLE001 - unloading a failed engine must not hide its error
                 pass
+            row.update(await gpu_capture.end())
+            if row["gpu_errors"]:
+                self.log(f"{name}: {gpu_errors.headline(row).splitlines()[0]}")
+            if row["console_errors"]:
+                self.log(f"{name}: {row['console_errors']['count']} console error(s) during the row: "
+                         f"{row['console_errors']['first_messages'][0][:300]}")
         return row
 
     def weights_of(self, engine: Engine) -> dict[str, Any]:
@@ -241,7 +315,7 @@ class Benchmark:
 
     async def check(self, engine: Engine, row: dict[str, Any], tokens: list[int]) -> dict[str, Any]:
         s = self.settings
-        name = f"{engine.engine} {engine.backend}"
+        name = f"{engine.engine} {row['backend']}"
         c: dict[str, Any] = {"reference": "llama.cpp (wllama) greedy on the same GGUF and prompt ids"}
         if row["is_reference"]:
             self.reference_tokens = tokens
@@ -272,7 +346,8 @@ class Benchmark:
             if row["is_reference"]:
                 self.reference_perplexity = c["perplexity"]
             c["reference_perplexity"] = self.reference_perplexity
-            self.log(f"{name}: perplexity {c['perplexity']:.4g} (llama.cpp: {self.reference_perplexity})")
+            ref_text = "-" if self.reference_perplexity is None else f"{self.reference_perplexity:.2f}"
+            self.log(f"{name}: perplexity {c['perplexity']:.2f} (llama.cpp: {ref_text})")
             self._unit_done(f"{name}: perplexity done")
         return c
 

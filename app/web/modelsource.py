@@ -12,6 +12,8 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
+from app.core import generation_limits
+from app.core.engine_support import unsupported_engines
 from app.core.gguf_header import GGUFError, GGUFHeader, read_header
 from app.core.tokenizer_json import TokenizerBuildError, tokenizer_json
 from app.web import jsbridge
@@ -104,7 +106,8 @@ async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, 
     header = header_of(data, path)
     tokenizer = await jsbridge.fetch_text(site_model_info["tokenizer"])
     model = Model(data=data, size=int(data.length), name=site_model_info["name"], sha256=sha,
-                  tokenizer_json=tokenizer, header=header.summary(), tensor_types=header.type_counts)
+                  tokenizer_json=tokenizer, header=header.summary(), tensor_types=header.type_counts,
+                  limits=generation_limits.limits(header.metadata), refusals=unsupported_engines(header))
     return model, fetch
 
 
@@ -131,7 +134,8 @@ async def model_from_bytes(data: Any, name: str, fetch: dict[str, Any]) -> tuple
         raise GGUFError(str(err)) from None
     digest = await _sha256_hex(data)
     model = Model(data=data, size=int(data.length), name=name, sha256=digest, tokenizer_json=tok,
-                  header=header.summary(), tensor_types=header.type_counts)
+                  header=header.summary(), tensor_types=header.type_counts,
+                  limits=generation_limits.limits(header.metadata), refusals=unsupported_engines(header))
     return model, fetch
 
 

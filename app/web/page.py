@@ -22,7 +22,7 @@ from app.web import dom, environment, jsbridge, modelsource
 from app.web.bench import Benchmark, Controller, make_engines, new_result
 from app.web.engines.base import EngineError
 
-INT_FIELDS = ("max_tokens", "runs", "warmup", "forced_tokens")
+INT_FIELDS = ("max_tokens", "runs", "warmup", "forced_tokens", "llamacpp_threads")
 BOOL_FIELDS = ("perplexity", "async_prefill")
 
 
@@ -80,6 +80,7 @@ class BenchPage:
             dom.element(name).value = str(getattr(s, name))
         for name in BOOL_FIELDS:
             dom.element(name).checked = bool(getattr(s, name))
+        dom.element("webgpu_limits").checked = s.webgpu_limits == "adapter"
         for box in js.document.querySelectorAll("input[name=engine]"):
             box.checked = box.value in s.engines
 
@@ -94,12 +95,24 @@ class BenchPage:
         for name in BOOL_FIELDS:
             data[name] = bool(dom.element(name).checked)
         data["engines"] = [str(b.value) for b in js.document.querySelectorAll("input[name=engine]") if b.checked]
+        data["webgpu_limits"] = "adapter" if dom.element("webgpu_limits").checked else "default"
         return BenchSettings.from_dict(data)
 
     def form_error(self, message: str | None) -> None:
         node = dom.element("form-error")
         node.hidden = message is None
         node.textContent = message or ""
+
+    def set_state(self, state: str, status: str, error: str | None = None) -> None:
+        """Every state change sets status, form error and page state together, so none of them is stale."""
+        self.form_error(error)
+        if state != "error":
+            boot_error = dom.element("error")
+            boot_error.hidden = True
+            boot_error.textContent = ""
+        dom.set_status(status)
+        dom.set_state(state)
+        self.set_buttons()
 
     def progress(self, fraction: float, message: str) -> None:
         dom.element("progress").value = fraction
@@ -113,8 +126,8 @@ class BenchPage:
         try:
             settings = self.read_form()
         except SettingsError as err:
-            self.form_error(str(err))
-            dom.set_state("error")
+            self.progress(0, "")
+            self.set_state("error", "Error", str(err))
             return
         await self.run(settings, model_url)
 
@@ -131,10 +144,8 @@ class BenchPage:
     async def run(self, settings: BenchSettings, model_url: str | None = None) -> None:
         self.running = True
         self.controller = Controller()
-        self.form_error(None)
-        self.set_buttons()
-        dom.set_state("running")
         self.progress(0, "loading the model bytes")
+        self.set_state("running", "Running…")
         try:
             model, fetch = await self.load_model(settings, model_url)
             dom.log(f"model {model.name}: {model.size / 1e6:.1f} MB from {fetch['source']} in {fetch['fetch_ms']:.0f} ms, "
@@ -148,25 +159,36 @@ class BenchPage:
             dom.log(f"prompt: {len(result['prompt_ids'])} ids; passage: {len(result['passage_ids'])} ids")
             self.result = result
             bench = Benchmark(settings, model, result["prompt_ids"], result["passage_ids"], self.progress, dom.log,
-                              self.controller, on_row=self.render)
+                              self.controller, on_row=self.render, refusals=model.refusals)
             await bench.run(make_engines(settings.engines, self.site, settings), result)
             self.render()
-            self.progress(1, "stopped: finished runs kept" if result["stopped_by_user"] else "done")
-            dom.set_status("Stopped" if result["stopped_by_user"] else "Done")
-            dom.set_state("done")
+            if result["rows"] and all(r.get("unsupported") for r in result["rows"]):
+                reasons = "; ".join(f"{r['engine']} {r['backend']}: {r['unsupported']}" for r in result["rows"])
+                raise SettingsError(f"no engine could run: {reasons}")
+            stopped = result["stopped_by_user"]
+            self.progress(1, "stopped: finished runs kept" if stopped else "done")
+            self.running = False
+            self.set_state("done", "Stopped" if stopped else "Done")
         except (GGUFError, SettingsError, EngineError) as err:
-            self.form_error(str(err))
-            dom.log(f"error: {err}")
-            dom.set_status("Error")
-            dom.set_state("error")
+            self._fail(str(err))
         except JsException as err:
-            self.form_error(f"the browser raised: {err}")
-            dom.set_state("error")
+            self._fail(f"the browser raised: {err}")
+        except Exception as err:  # noqa: BLE001 - any failure leaves the page in 'error' with words, never 'running'
+            self._fail(f"unexpected {type(err).__name__}: {err}")
         finally:
             self.running = False
             self.set_buttons()
-            if self.result is not None:
-                js.window.benchResultJSON = json.dumps(self.result)
+            self.publish()
+
+    def _fail(self, message: str) -> None:
+        self.running = False
+        dom.log(f"error: {message}")
+        self.progress(float(dom.element("progress").value or 0), f"failed: {message[:200]}")
+        self.set_state("error", "Error", message)
+
+    def publish(self) -> None:
+        """The result so far, for automation (the CLI reads it even when a later row hangs)."""
+        js.window.benchResultJSON = json.dumps(self.result) if self.result is not None else None
 
     def stop(self) -> None:
         self.controller.request_stop()
@@ -176,10 +198,12 @@ class BenchPage:
         self.result = None
         dom.element("results").innerHTML = '<p class="muted">No results yet.</p>'
         dom.element("outputs").innerHTML = ""
+        dom.element("charts").hidden = True
         if self.charts is not None:
             self.charts.clearCharts()
         js.window.benchResultJSON = None
-        self.set_buttons()
+        self.progress(0, "")
+        self.set_state("ready", "Ready")
 
     def export(self) -> None:
         if self.result is None:
@@ -211,8 +235,14 @@ class BenchPage:
             for row in r["rows"] if row.get("output_text")
         )
         dom.element("outputs").innerHTML = f'<h3>What each engine answered (first measured run)</h3><ul class="outputs-list">{items}</ul>' if items else ""
-        if self.charts is not None:
-            self.charts.drawCharts(jsbridge.to_js_object(chart_data(r)))
+        data = chart_data(r)
+        dom.element("charts").hidden = data["empty"]  # no empty chart area before a figure exists
+        if self.charts is not None and not data["empty"]:
+            try:
+                self.charts.drawCharts(jsbridge.to_js_object(data))
+            except JsException as err:  # a chart that fails to draw must not end the run or hide the table
+                dom.log(f"charts could not be drawn: {err}")
+        self.publish()
 
 
 async def boot(site_proxy: Any, timings_proxy: Any) -> None:
@@ -255,17 +285,13 @@ async def boot(site_proxy: Any, timings_proxy: Any) -> None:
     try:
         settings = BenchSettings.from_dict(json.loads(query["settings"][0])) if "settings" in query else BenchSettings()
     except (SettingsError, ValueError, TypeError) as err:
-        page.form_error(f"settings in the URL: {err}")
-        settings = BenchSettings()
-        query.pop("autorun", None)
-        dom.set_state("error")
-        page.fill_form(settings)
-        page.set_buttons()
+        # The page stays usable: the defaults are filled in, the error says what was wrong with the URL.
+        page.fill_form(BenchSettings())
+        page.set_state("ready", f"Python ready in {ready_ms / 1000:.2f} s", f"settings in the URL: {err}")
+        dom.log(f"settings in the URL ignored: {err}")
         return
     page.fill_form(settings)
-    page.set_buttons()
     dom.log(f"Python ready in {ready_ms / 1000:.2f} s")
-    dom.set_status(f"Python ready in {ready_ms / 1000:.2f} s")
-    dom.set_state("ready")
+    page.set_state("ready", f"Python ready in {ready_ms / 1000:.2f} s")
     if query.get("autorun") == ["1"]:
         await page.run_from_form(model_url=query.get("model", [None])[0])

@@ -98,4 +98,4 @@ def test_a_fast_wrong_engine_looks_wrong_in_the_table():
     assert report.verdict(fast) == "WRONG"
     md = report.to_markdown(result)
     assert "WRONG" in md and "25%" in md and "| 0 |" in md
-    assert 'class="bad">WRONG' in report.to_html(result)
+    assert "class=\"verdict bad\">WRONG" in report.to_html(result)

@@ -1,6 +1,10 @@
 // Boots Pyodide from this site, installs the `app` wheel with micropip and hands over to Python.
 // Everything after the hand-over (environment probe, engines, benchmark, rendering) is Python.
 import { loadPyodide } from "../pyodide.mjs";
+import { install as installGpuCapture } from "./gpu_capture.js";
+
+// Before anything can create a WebGPU device: every device an engine obtains is watched.
+installGpuCapture();
 
 const root = document.documentElement;
 const site = JSON.parse(document.getElementById("site-config").textContent);

@@ -21,12 +21,19 @@ class Model:
     tokenizer_json: str
     header: dict[str, Any]
     tensor_types: dict[str, int] = field(default_factory=dict)
+    # app.core.generation_limits.limits(metadata): {"context_length": int | None, "stop_ids": [int]}
+    limits: dict[str, Any] = field(default_factory=dict)
+    # app.core.engine_support.unsupported_engines(header): engine key -> why it cannot honour this file
+    refusals: dict[str, str] = field(default_factory=dict)
 
 
 class Engine(Protocol):
     key: str  # "flare-cpu", "flare-webgpu", "llamacpp-wasm"
     engine: str  # what the table's first column says
     backend: str  # "wasm-cpu", "webgpu"
+
+    def context_tokens(self, model: Model) -> int | None:
+        """The most tokens (prompt + generated) this engine holds for `model`, known before loading; None: no limit known."""
 
     async def load(self, model: Model) -> dict[str, float]:
         """Load the model; returns the load phases in ms (parse_ms, gpu_init_ms...)."""

@@ -40,6 +40,12 @@ class FlareEngine:
         self.module: Any = None
         self.handle: Any = None
         self.tokenizer: Any = None
+        self.stop_reason: str | None = None  # flare's own stream_stop_reason ("eos", "length", ...) when it ended a stream
+
+    def context_tokens(self, model: Model) -> int | None:
+        # flare-loader/src/gguf.rs: max_seq_len = `{arch}.context_length`, else 2048. Its KV cache is a
+        # ring (flare-core/src/kv_cache.rs): past that it wraps silently, so the benchmark checks first.
+        return model.limits.get("context_length") or 2048
 
     async def load(self, model: Model) -> dict[str, float]:
         # A fresh WASM instance per row: after a panic an instance is unusable, and one row's
@@ -85,7 +91,10 @@ class FlareEngine:
             token = await self.handle.next_token_async()
         except JsException as err:
             raise EngineError(f"next_token_async failed: {describe_js_error(err)}") from None
-        return None if token is None else int(token)
+        if token is None:
+            self.stop_reason = str(self.handle.stream_stop_reason) or "end"
+            return None
+        return int(token)
 
     async def stop(self) -> None:
         self.handle.stop_stream()

@@ -40,6 +40,10 @@ class TransformersJsEngine:
         self.stamps_tokens = True
         self.token_time_ms: float | None = None
 
+    def context_tokens(self, model: Model) -> int | None:
+        # The ONNX model is converted from the same GGUF: max_position_embeddings = `{arch}.context_length`.
+        return model.limits.get("context_length")
+
     async def load(self, model: Model) -> dict[str, float]:
         info = self.site.get("model")
         if not info:
