@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import struct
 import subprocess
 import sys
 import zipfile
@@ -9,6 +11,16 @@ import zipfile
 import pytest
 
 from app.core.settings import BenchSettings, SettingsError
+from tests.host.test_gguf_header import (
+    ALIGNMENT_CASES,
+    alignment_file,
+    gguf_file,
+    gstr,
+    kv_string,
+    nested_array_file,
+    raw_gguf,
+    tensor_entry,
+)
 
 
 def bench(*args, cwd=None):
@@ -71,3 +83,61 @@ def test_settings_validation_directly():
     with pytest.raises(SettingsError, match="whole number"):
         BenchSettings.from_dict({"runs": 2.5})
     assert BenchSettings().validate().max_tokens == 64
+
+
+# The field reports' command line (issue 15): each malformed file must stop here, before any browser.
+FIELD_ARGS = ("--max-tokens", "4", "--runs", "1", "--warmup", "0")
+
+
+def big_endian_file(path):
+    import gguf
+
+    gguf_file(path, endianess=gguf.GGUFEndian.BIG)
+
+
+MALFORMED = {
+    **{f"alignment-{case}": (lambda p, case=case: alignment_file(p.parent, case).rename(p), ALIGNMENT_CASES[case][1])
+       for case in ("string", "nan", "array", "bool")},
+    "nested-5000": (lambda p: p.write_bytes(nested_array_file(5000)), r"metadata 'deep'( item 0)+: arrays nested more than"),
+    "big-endian": (big_endian_file, r"big-endian GGUF \(version 3 .*\): only little-endian files are supported"),
+    "bad-utf8-key": (lambda p: p.write_bytes(raw_gguf([kv_string("general.architecture", "llama"), kv_string(b"\xff", "x")])),
+                     r"metadata key #1 is not valid UTF-8"),
+    "offset-past-eof": (lambda p: p.write_bytes(raw_gguf(tensors=[tensor_entry(offset=1 << 40)])),
+                        r"the file is truncated: tensor 'w' lies at bytes .* past the end of the 256-byte file"),
+    "huge-array": (lambda p: p.write_bytes(raw_gguf([kv_string("general.architecture", "llama"),
+                                                     gstr("x") + struct.pack("<IIQ", 9, 4, 1 << 40)])),
+                   r"metadata 'x': an array claims 1,099,511,627,776 items"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_malformed_model_exits_2_with_one_line(tmp_path, case):
+    make, pattern = MALFORMED[case]
+    path = tmp_path / f"{case}.gguf"
+    make(path)
+    proc = bench("--model", str(path), *FIELD_ARGS)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"bench: {path}: "), proc.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+    assert proc.stdout == ""
+
+
+def test_a_folder_is_not_a_model(tmp_path):
+    proc = bench("--model", str(tmp_path), *FIELD_ARGS)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"bench: {tmp_path}: not a regular file: pass a .gguf model file"
+
+
+def test_an_edited_copy_of_the_embedded_model_in_big_endian_order(tmp_path, dist):
+    """The field report's file: the embedded model with its version written big-endian (a sparse copy)."""
+    source = dist / "models/smollm2-135m-instruct.q8_0.gguf"
+    head = bytearray(source.read_bytes()[:4 << 20])
+    head[4:8] = struct.pack(">I", 3)
+    path = tmp_path / "be.gguf"
+    with open(path, "wb") as f:
+        f.write(head)
+        f.truncate(source.stat().st_size)
+    proc = bench("--model", str(path), *FIELD_ARGS)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith(
+        f"bench: {path}: big-endian GGUF (version 3 with its bytes swapped; read little-endian it is 50331648)")
