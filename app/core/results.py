@@ -76,7 +76,7 @@ def make_run(index: int, prompt_tokens: int, prefill_start_ms: float, prefill_en
              stop_reason: str | None = None, error: str | None = None, cold: bool = False) -> dict[str, Any]:
     """One run's raw record plus its derived figures (ms timestamps from performance.now()).
 
-    `stopped`: ended early by the user or by an error; such a run is kept but not summarised.
+    `stopped`: ended early by the user, an error or the context limit; such a run is kept but not summarised.
     `stop_reason`: one of STOP_REASONS. Raises stats.TimestampError on out-of-order timestamps.
     """
     if stop_reason is not None and stop_reason not in STOP_REASONS:
@@ -88,7 +88,7 @@ def make_run(index: int, prompt_tokens: int, prefill_start_ms: float, prefill_en
         "prefill_end_ms": prefill_end_ms,
         "token_ids": list(token_ids),
         "token_times_ms": list(token_times_ms),
-        "stopped": stopped or stop_reason in ("user", "error"),
+        "stopped": stopped or stop_reason in ("user", "error", "context"),
         "stop_reason": stop_reason,
         "cold": cold,
     }

@@ -86,3 +86,56 @@ async def test_model_bytes_without_opfs_fall_back_to_the_network(selenium):
     model, fetch = await modelsource.site_model(manifest["site"]["model"], {f["path"]: f for f in manifest["files"]})
     assert fetch["source"] == "network" and fetch["opfs_available"] is False and "warm_fetch_ms" not in fetch
     assert model.size == 144811072 and model.tensor_types == {"Q8_0": 211, "F32": 61}
+
+
+@pytest.mark.driver_timeout(60)
+@run_in_pyodide(packages=[APP])
+async def test_a_run_that_fails_mid_way_keeps_its_tokens_and_says_why(selenium):
+    """An engine error after two tokens: the run keeps both ids and their timestamps, stop_reason 'error'.
+    The stop set ends every engine at the same ids, uncounted; an engine that ends itself says 'engine end'."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from app.web import bench
+    from app.web.engines.base import EngineError
+
+    async def no_yield():
+        return None
+
+    bench._yielder = SimpleNamespace(YIELD_EVERY_MS=1e9, yieldToBrowser=no_yield)
+
+    class Scripted:
+        key, engine, backend = "fake", "fake", "wasm-cpu"
+
+        def __init__(self, script):
+            self.script = script
+
+        async def reset(self):
+            self.left = list(self.script)
+
+        async def prefill(self, ids, max_tokens):
+            pass
+
+        async def next_token(self):
+            item = self.left.pop(0)
+            if isinstance(item, Exception):
+                raise item
+            return item
+
+        async def stop(self):
+            pass
+
+    failing = Scripted([5, 6, EngineError("llama_decode failed: the context is full (n_ctx 2048)")])
+    with pytest.raises(bench.RunFailed) as caught:
+        await bench.one_run(failing, 0, [1, 2, 3], 8, bench.Controller(), lambda n: None)
+    run = caught.value.run
+    assert run["token_ids"] == [5, 6] and len(run["token_times_ms"]) == 2
+    assert run["stop_reason"] == "context" and run["stopped"] is True and "n_ctx 2048" in run["error"]
+
+    run = await bench.one_run(Scripted([5, 2, 7]), 0, [1], 8, bench.Controller(), lambda n: None, frozenset({2}))
+    assert run["token_ids"] == [5] and run["stop_reason"] == "end token"
+    run = await bench.one_run(Scripted([5, None]), 0, [1], 8, bench.Controller(), lambda n: None, frozenset({2}), cold=True)
+    assert run["token_ids"] == [5] and run["stop_reason"] == "engine end" and run["cold"] is True
+    run = await bench.one_run(Scripted([5, 6, 7]), 0, [1], 2, bench.Controller(), lambda n: None)
+    assert run["token_ids"] == [5, 6] and run["stop_reason"] == "max tokens"
