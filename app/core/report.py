@@ -88,9 +88,10 @@ def row_cells(row: dict[str, Any]) -> list[str]:
     itl_text = "/".join("-" if x is None else f"{x['median']:.0f}" for x in itl)
     ppl = c.get("perplexity")
     cold = any(r.get("cold") for r in row.get("runs") or [])
+    threads = (row.get("info") or {}).get("threads")
     return [
         row["engine"],
-        row["backend"],
+        row["backend"] + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
         verdict(row),
         _num(load_s),
         _pm(s.get("ttft_ms"), "{:.0f}") + (" (cold)" if cold and s.get("ttft_ms") else ""),
@@ -197,7 +198,8 @@ def to_html(result: dict[str, Any]) -> str:
                 tds.append(f"<td>{text}</td>")
         body.append(f'<tr data-row="{html.escape(row["key"])}" data-verdict="{html.escape(cells[2])}">{"".join(tds)}</tr>')
         for note in row_notes(row):
-            body.append(f'<tr class="note"><td colspan="{len(COLUMNS)}" class="bad">{html.escape(note)}</td></tr>')
+            # The note stays in view while the table scrolls sideways (a sticky block inside the wide cell).
+            body.append(f'<tr class="note"><td colspan="{len(COLUMNS)}" class="bad"><div>{html.escape(note)}</div></td></tr>')
     return f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
 

@@ -10,32 +10,89 @@ from pathlib import Path
 
 from app.core import report, results
 from app.core.gguf_header import GGUFError, check_runnable_by_flare, read_header_from_path
-from app.core.settings import DEFAULT_ENGINES, ENGINE_ALIASES, ENGINE_KEYS, BenchSettings, SettingsError, expand_engines
+from app.core.settings import WEBGPU_LIMITS, DEFAULT_ENGINES, ENGINE_ALIASES, ENGINE_KEYS, BenchSettings, SettingsError, expand_engines
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+BENCH_DESCRIPTION = """\
+Runs the benchmark page headless in Chromium: every engine row loads the model, generates
+--max-tokens tokens greedily (--warmup runs, then --runs measured runs, each from an empty KV cache)
+and is checked against llama.cpp on the same GGUF and prompt ids. Prints the table (one row per
+engine: verdict, load, TTFT, prefill and decode speed, inter-token latency, correctness) and writes
+every raw timestamp and token id to the --json file. Builds dist/ first when it is out of date."""
+
+BENCH_EPILOG = f"""\
+verdict column (correctness against llama.cpp on the same weights and prompt ids):
+  ok            teacher-forced top-1 agreement with llama.cpp >= {report.OK_AT:.0%}
+  DEGRADED      agreement from {report.DEGRADED_AT:.0%} to {report.OK_AT:.0%} (e.g. a coarser quantization)
+  WRONG         agreement below {report.DEGRADED_AT:.0%}: the speeds are those of a broken engine
+  GPU ERROR     the engine's WebGPU device reported validation / out-of-memory errors or was
+                lost during the row: its speeds are not results
+  ERROR         the row failed (its error is printed below the table and kept in the JSON)
+  unsupported   the engine cannot run this model
+  reference     llama.cpp itself, the row the others are checked against
+  unchecked     no correctness figure (--forced-tokens 0 and no greedy comparison)
+
+exit codes:
+  0  the run finished (rows that failed are marked ERROR in the table)
+  1  every row failed, the run ran past --timeout, Chromium stopped answering or is missing,
+     or the build failed; rows measured before that are written to the --json file
+  2  bad input, refused before any browser starts (or by the page): a file that is not a
+     runnable GGUF, a setting out of range
+
+examples:
+  python -m app bench                                   # the embedded model, 3 engine rows
+  python -m app bench --engines llamacpp,flare-cpu --max-tokens 16 --runs 1
+  python -m app bench --model my.gguf --timeout 600 --json results/my.json"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The bench command's options, with help and defaults (also sets the parser's description,
+    epilog and a formatter that prints every default)."""
+    from app.host.cli import HelpFormatter
+
+    p.description = BENCH_DESCRIPTION
+    p.epilog = BENCH_EPILOG
+    p.formatter_class = HelpFormatter
     d = BenchSettings()
-    p.add_argument("--model", type=Path, help="a GGUF file (default: the embedded SmolLM2-135M-Instruct Q8_0)")
-    p.add_argument("--prompt", default=d.prompt)
-    p.add_argument("--system", default=d.system)
-    p.add_argument("--max-tokens", type=int, default=d.max_tokens)
-    p.add_argument("--runs", type=int, default=d.runs)
-    p.add_argument("--warmup", type=int, default=d.warmup)
-    p.add_argument("--forced-tokens", type=int, default=d.forced_tokens,
-                   help="reference tokens for the teacher-forced top-1 check (0: skip)")
+    p.add_argument("--model", type=Path, metavar="PATH.gguf",
+                   help="a GGUF file from disk; checked before the browser starts (default: the embedded "
+                        "SmolLM2-135M-Instruct Q8_0 from dist/)")
+    p.add_argument("--prompt", default=d.prompt, help="the user message, wrapped in the model's chat template")
+    p.add_argument("--system", default=d.system, help="the system message of the chat template")
+    p.add_argument("--max-tokens", type=int, default=d.max_tokens, metavar="N",
+                   help="tokens generated per run (1-2048; prompt + tokens must fit each engine's context)")
+    p.add_argument("--runs", type=int, default=d.runs, metavar="N", help="measured runs per engine (1-50)")
+    p.add_argument("--warmup", type=int, default=d.warmup, metavar="N",
+                   help="runs before the measured ones, kept in the JSON but not summarised (0-10)")
+    p.add_argument("--forced-tokens", type=int, default=d.forced_tokens, metavar="N",
+                   help="llama.cpp tokens fed one prefix at a time for the teacher-forced top-1 check (0-128; 0: skip)")
     p.add_argument("--no-perplexity", action="store_true", help="skip the perplexity of the fixed passage")
-    p.add_argument("--async-prefill", action="store_true", help="flare: begin_stream_with_params_async")
+    p.add_argument("--async-prefill", action="store_true",
+                   help="flare: prefill with begin_stream_with_params_async instead of the synchronous call")
+    p.add_argument("--llamacpp-threads", type=int, default=d.llamacpp_threads, metavar="N",
+                   help="llama.cpp (wllama) threads, 0-64; 0: all the cores the page may use "
+                        "(navigator.hardwareConcurrency when cross-origin isolated, else 1); "
+                        "the row records the number actually used")
+    p.add_argument("--webgpu-limits", choices=WEBGPU_LIMITS, default=d.webgpu_limits,
+                   help="'default': each engine's WebGPU device gets the limits the engine asks for (the published "
+                        "behaviour); 'adapter': an opt-in shim asks for the adapter's own limits instead, and the rows "
+                        "are labelled 'webgpu (adapter limits)' everywhere")
     backend = p.add_mutually_exclusive_group()
-    backend.add_argument("--cpu", action="store_true", help="flare on the WASM CPU path only (no WebGPU row)")
-    backend.add_argument("--gpu", action="store_true", help="flare on WebGPU only (no flare CPU row)")
-    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+    backend.add_argument("--cpu", action="store_true", help="drop the WebGPU rows (flare and transformers.js)")
+    backend.add_argument("--gpu", action="store_true", help="drop the WASM CPU rows of flare and transformers.js (llama.cpp, the reference, stays)")
+    p.add_argument("--engines", default=",".join(DEFAULT_ENGINES), metavar="LIST",
                    help=f"comma-separated, from {','.join(ENGINE_KEYS)} or the short names {','.join(ENGINE_ALIASES)}")
-    p.add_argument("--json", type=Path, default=Path("results/bench-latest.json"), help="where the result JSON goes")
-    p.add_argument("--markdown", action="store_true", help="print the table as Markdown")
-    p.add_argument("--timeout", type=float, default=3600, help="give up after this many seconds")
+    p.add_argument("--json", type=Path, default=Path("results/bench-latest.json"), metavar="PATH",
+                   help="where the result JSON goes (also the partial result of a run that gave up)")
+    p.add_argument("--markdown", action="store_true", help="print the table as Markdown instead of aligned text")
+    p.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
+                   help="seconds for the whole command (build check included); at the deadline the browser and "
+                        "every process the command started are ended, the rows measured so far are written "
+                        "to --json, and the exit code is 1")
 
 
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
@@ -50,45 +107,105 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         "prompt": args.prompt, "system": args.system, "max_tokens": args.max_tokens, "runs": args.runs,
         "warmup": args.warmup, "engines": engines, "forced_tokens": args.forced_tokens,
         "perplexity": not args.no_perplexity, "async_prefill": args.async_prefill,
+        "llamacpp_threads": args.llamacpp_threads, "webgpu_limits": args.webgpu_limits,
     })
 
 
 def text_table(result: dict) -> str:
-    rows = [report.COLUMNS] + [report.row_cells(r) for r in result["rows"]]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(report.COLUMNS))]
-    out = []
-    for n, r in enumerate(rows):
-        out.append("  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+    """The table as aligned text, then one plain line per row that is not simply right (report.reading)."""
+    lines = report.reading(result)
+    return report.to_text(result) + ("\n\nReading this run:\n" + "\n".join(f"  {x}" for x in lines) if lines else "")
 
 
 def check_model(path: Path, settings: BenchSettings) -> None:
-    if not path.is_file():
-        raise GGUFError(f"{path}: no such file")
+    """Refuse a --model file before any browser starts.
+
+    Raises GGUFError("PATH: what is wrong") for a missing or unreadable path, any malformed GGUF
+    header (gguf_header.read_header_from_path turns every malformed input into GGUFError), and,
+    when a flare row is selected, tensor types flare has no kernels for.
+    """
     try:
+        if not path.exists():
+            raise GGUFError("no such file")
+        if not path.is_file():
+            raise GGUFError("not a regular file: pass a .gguf model file")
         header = read_header_from_path(path)
+        if any(e.startswith("flare") for e in settings.engines):
+            check_runnable_by_flare(header)
+    except OSError as err:  # stat() refused (e.g. a folder on the way without permission)
+        raise GGUFError(f"{path}: cannot read it: {err.strerror or err}") from None
     except GGUFError as err:
         raise GGUFError(f"{path}: {err}") from None
-    if any(e.startswith("flare") for e in settings.engines):
-        try:
-            check_runnable_by_flare(header)
-        except GGUFError as err:
-            raise GGUFError(f"{path}: {err}") from None
+
+
+def _rows_written(result: dict | None, path: Path, reason: str) -> str:
+    """Write a partial result (marked `incomplete`: why) and say so; nothing when no row finished."""
+    rows = (result or {}).get("rows") or []
+    if not rows:
+        return "no row had finished, nothing written"
+    result = {**result, "incomplete": reason}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1))
+    except OSError as err:
+        return f"{len(rows)} row{'s' if len(rows) != 1 else ''} measured, but writing {path} failed: {err}"
+    return f"{len(rows)} row{'s' if len(rows) != 1 else ''} measured written to {path}"
+
+
+def _activity(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def run(args: argparse.Namespace) -> int:
+    """The bench command: exit code 0 (finished), 1 (failed, timed out, browser lost), 2 (bad input)."""
     try:
         settings = settings_from_args(args)
         if args.model is not None:
             check_model(args.model, settings)
-        if args.timeout <= 0:
-            raise SettingsError("--timeout must be positive")
+        if not args.timeout > 0:
+            raise SettingsError("--timeout must be a positive number of seconds")
     except (SettingsError, GGUFError) as err:
         print(f"bench: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
+    from app.host.pagerun import Progress, Watchdog, describe
+
+    started = time.monotonic()
+    progress = Progress("[bench] checking the build")
+
+    def gave_up() -> str:
+        reason = f"gave up after {args.timeout:g} s (--timeout) while '{_activity(progress.activity)}'"
+        return f"bench: {reason}; {_rows_written(progress.result(), args.json, reason)}"
+
+    # The last resort: ends the command GRACE_S after the deadline whatever it is blocked in
+    # (run_page handles the deadline itself and normally returns well before).
+    watchdog = Watchdog("bench", args.timeout, gave_up).start()
+    try:
+        return _run(args, settings, progress, watchdog, started)
+    except KeyboardInterrupt:
+        from app.host.chromium import kill_own_children
+
+        watchdog.cancel()
+        kill_own_children()
+        reason = f"interrupted after {time.monotonic() - started:.0f} s while '{_activity(progress.activity)}'"
+        print(f"bench: {reason}; {_rows_written(progress.result(), args.json, reason)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - a WebDriver / urllib3 failure outside run_page: words, not a traceback
+        from selenium.common.exceptions import WebDriverException
+        from urllib3.exceptions import HTTPError
+
+        if not isinstance(err, (WebDriverException, HTTPError, OSError)):
+            raise
+        watchdog.cancel()
+        reason = f"failed after {time.monotonic() - started:.0f} s while '{_activity(progress.activity)}' ({describe(err)})"
+        print(f"bench: {reason}; {_rows_written(progress.result(), args.json, reason)}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        watchdog.cancel()
+
+
+def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, started: float) -> int:
     from app.host.build import DIST, BuildError, Builder, has_transformersjs_model
     from app.host.cache import Cache, default_cache_dir
     from app.host.chromium import ChromiumMissing, find_binaries
@@ -113,21 +230,39 @@ def run(args: argparse.Namespace) -> int:
         route = f"/user-model/{args.model.name}"
         extra = {route: args.model.resolve()}
         query["model"] = route.lstrip("/")
+    progress.activity = "[bench] starting Chromium"
     print(f"[bench] running {', '.join(settings.engines)} in headless Chromium "
           f"({settings.runs} runs + {settings.warmup} warmup, {settings.max_tokens} tokens)…", file=sys.stderr, flush=True)
-    started = time.monotonic()
-    outcome = run_page(DIST, "index.html", query, args.timeout, extra=extra)
-    if outcome.result is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(outcome.result, indent=1))
+    outcome = run_page(DIST, "index.html", query, watchdog.remaining(), extra=extra, progress=progress)
+    watchdog.cancel()
+    if outcome.state in ("timeout", "lost"):
+        if outcome.result is not None and outcome.result.get("rows"):
+            print(text_table(outcome.result))
+        if outcome.state == "timeout":
+            reason = f"gave up after {args.timeout:g} s (--timeout) while '{_activity(outcome.activity)}'"
+        else:
+            reason = (f"Chromium stopped answering after {time.monotonic() - started:.0f} s while "
+                      f"'{_activity(outcome.activity)}' ({outcome.error})")
+        print(f"bench: {reason}; {_rows_written(outcome.result, args.json, reason)}", file=sys.stderr)
+        return EXIT_FAILED
     if outcome.state != "done":
         print(f"bench: the page ended in state '{outcome.state}': {outcome.error or 'no message'}", file=sys.stderr)
         if outcome.result is not None and outcome.result.get("rows"):
             print(text_table(outcome.result))
-            print(f"(partial results written to {args.json})", file=sys.stderr)
+            reason = f"the page ended in state '{outcome.state}': {outcome.error or 'no message'}"
+            print(f"({_rows_written(outcome.result, args.json, reason)})", file=sys.stderr)
         return EXIT_BAD_INPUT if outcome.state == "error" else EXIT_FAILED
     result = outcome.result
-    results.check_result(result)
+    if result is None:
+        print("bench: the page finished but published no result", file=sys.stderr)
+        return EXIT_FAILED
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1))
+    try:
+        results.check_result(result)
+    except (ValueError, KeyError, TypeError) as err:
+        print(f"bench: the page's result fails its own consistency check ({err}); it is in {args.json}", file=sys.stderr)
+        return EXIT_FAILED
     print(report.to_markdown(result) if args.markdown else text_table(result))
     for row in result["rows"]:
         if row.get("output_text"):

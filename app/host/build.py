@@ -120,6 +120,7 @@ class Builder:
             "esm/multi-thread/wllama.wasm": "vendor/wllama/multi-thread/wllama.wasm",
         }, site)
         self._plan_npm_file("chartjs", {"dist/chart.umd.min.js": "vendor/chartjs/chart.umd.min.js"}, site)
+        self._plan_npm_file("chartjs-errorbars", {"build/index.umd.min.js": "vendor/chartjs/errorbars.umd.min.js"}, site)
         self._plan_esm(site)
         self._plan_transformersjs_runtime(site)
         self._plan_model(site)

@@ -1,4 +1,4 @@
-"""python -m app: build, serve (and, with the benchmark, bench / overhead)."""
+"""python -m app: build, serve, bench, overhead, boot-time."""
 
 from __future__ import annotations
 
@@ -9,10 +9,54 @@ from pathlib import Path
 from app.host.build import DIST
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Prints each option's default after its help (not for on/off flags, nor options without one),
+    and descriptions and epilogs as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("%(default)" in text or not action.option_strings
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return text + " (default: %(default)s)"
+
+
+MAIN_DESCRIPTION = """\
+A benchmark of LLM engines inside a web browser, driven by Python running in Pyodide: flare-web
+(WASM CPU and WebGPU), llama.cpp in WASM (the reference) and Transformers.js, on the same GGUF
+weights, token by token, with correctness checked against llama.cpp."""
+
+MAIN_EPILOG = """\
+The main job: python -m app bench (see python -m app bench --help).
+Every command prints its own help: python -m app COMMAND --help."""
+
+BUILD_DESCRIPTION = """\
+Builds the static site into --dist: reads pins.toml, fetches every pinned asset (npm, PyPI) into
+the download cache, verifies each sha256, patches flare-web, transcodes the model to Q8_0 and
+renders the pages. Later builds take under a second and rewrite nothing when nothing changed.
+Same as python build.py. Exit code 0 built or up to date, 1 a fetch, hash or build step failed."""
+
+SERVE_DESCRIPTION = """\
+Serves --dist on 127.0.0.1 with the COOP/COEP headers that make the pages cross-origin isolated
+(SharedArrayBuffer, llama.cpp threads, a 5 us timer). Open / for the benchmark and /notebook.html
+for the notebook. Writes nothing; Ctrl+C stops it. Exit code 0 stopped, 1 the folder has no
+index.html (run the build) or the port is taken."""
+
+BOOT_DESCRIPTION = """\
+Measures the benchmark page's time-to-ready (from navigation until the page says it is ready to
+run) next to a bare Pyodide page's, both opened alternately in one headless Chromium for --rounds
+rounds so that machine noise hits both alike. Prints each round and, last, the ratio of the
+medians; writes nothing. Exit code 0 measured, 1 a page failed, Chromium is missing or --timeout
+passed, 2 bad input."""
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from app.host.build import main as build_main
 
-    return build_main(["--dist", str(args.dist)] + (["--cdn"] if args.cdn else []))
+    argv = ["--dist", str(args.dist)] + (["--cdn"] if args.cdn else []) + (["--transformersjs"] if args.transformersjs else [])
+    if args.cache_dir is not None:
+        argv += ["--cache-dir", str(args.cache_dir)]
+    return build_main(argv)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -36,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_boot_time(args: argparse.Namespace) -> int:
     from app.host.boot_timing import run
 
-    return run(args.dist, args.rounds)
+    return run(args.dist, args.rounds, args.timeout)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -52,29 +96,46 @@ def cmd_overhead(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Browser LLM benchmark, driven from Python in Pyodide.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("build", help="build dist/ from the pins (same as python build.py)")
-    p.add_argument("--dist", type=Path, default=DIST)
-    p.add_argument("--cdn", action="store_true", help="load flare-web from jsDelivr with SRI")
+    parser = argparse.ArgumentParser(prog="python -m app", description=MAIN_DESCRIPTION, epilog=MAIN_EPILOG,
+                                     formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=summary, description=description, formatter_class=HelpFormatter)
+
+    p = command("build", "build dist/ from the pins (same as python build.py)", BUILD_DESCRIPTION)
+    p.add_argument("--dist", type=Path, default=DIST, metavar="DIR", help="output folder")
+    p.add_argument("--cdn", action="store_true",
+                   help="load flare-web from jsDelivr with Subresource Integrity instead of the vendored copy")
+    p.add_argument("--transformersjs", action="store_true",
+                   help="also convert the GGUF into a Transformers.js model (ONNX int8) for the transformers.js "
+                        "rows; needs pip install -e '.[convert]'")
+    p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
+                   help="download cache (when not given: $BENCH_CACHE_DIR or ~/.cache/browser-llm-bench)")
     p.set_defaults(func=cmd_build)
-    p = sub.add_parser("serve", help="serve dist/ on 127.0.0.1 with COOP/COEP headers")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--dist", type=Path, default=DIST)
+
+    p = command("serve", "serve dist/ on 127.0.0.1 with COOP/COEP headers", SERVE_DESCRIPTION)
+    p.add_argument("--port", type=int, default=8000, metavar="N", help="TCP port on 127.0.0.1 (0: any free port)")
+    p.add_argument("--dist", type=Path, default=DIST, metavar="DIR", help="the built site to serve")
     p.set_defaults(func=cmd_serve)
-    p = sub.add_parser("bench", help="run the benchmark headless in Chromium and print the table (main job)")
+
+    p = command("bench", "run the benchmark headless in Chromium and print the table (main job)", "")
     from app.host.bench_cli import add_arguments
 
-    add_arguments(p)
+    add_arguments(p)  # sets the description, epilog and formatter too
     p.set_defaults(func=cmd_bench)
-    p = sub.add_parser("overhead", help="JS loop vs Python loop over the same flare engine; last line: the ratio")
+
+    p = command("overhead", "JS loop vs Python loop over the same flare engine; last line: the ratio", "")
     from app.host.overhead_cli import add_arguments as add_overhead_arguments
 
     add_overhead_arguments(p)
     p.set_defaults(func=cmd_overhead)
-    p = sub.add_parser("boot-time", help="the page's time-to-ready next to bare Pyodide's, same browser")
-    p.add_argument("--rounds", type=int, default=4)
-    p.add_argument("--dist", type=Path, default=DIST)
+
+    p = command("boot-time", "the page's time-to-ready next to bare Pyodide's, same browser", BOOT_DESCRIPTION)
+    p.add_argument("--rounds", type=int, default=4, metavar="N", help="rounds, each loading both pages once (1-50)")
+    p.add_argument("--dist", type=Path, default=DIST, metavar="DIR", help="the built site to measure")
+    p.add_argument("--timeout", type=float, default=900, metavar="SECONDS",
+                   help="seconds for the whole command; at the deadline the browser is ended and the exit code is 1")
     p.set_defaults(func=cmd_boot_time)
     return parser
 

@@ -85,7 +85,7 @@ export function drawCharts(data, targets = ["chart-decode", "chart-ttft", "chart
     type: "line",
     data: {
       datasets: d.itl.map((s) => ({
-        label: s.label, data: s.points, borderColor: s.color, pointRadius: 0, borderWidth: 1.5,
+        label: s.label, data: s.points, borderColor: s.color, backgroundColor: s.color, pointRadius: 0, borderWidth: 1.5,
         borderDash: s.apart ? [6, 4] : [],
       })),
     },

@@ -32,6 +32,9 @@ class WllamaEngine:
         self.pending: int | None = None
         self.remaining = 0
 
+    def context_tokens(self, model: Model) -> int | None:
+        return self.n_ctx  # the n_ctx this engine loads with (llama.cpp allocates its KV cache for it)
+
     async def load(self, model: Model) -> dict[str, float]:
         module = await jsbridge.import_module(MODULE)
         self.probe = await jsbridge.import_module(PROBE)
@@ -40,9 +43,8 @@ class WllamaEngine:
             "multi-thread/wllama.wasm": jsbridge.page_url("vendor/wllama/multi-thread/wllama.wasm"),
         }
         self.w = module.Wllama.new(jsbridge.to_js_object(paths), jsbridge.to_js_object({"suppressNativeLog": True}))
-        config: dict[str, Any] = {"n_ctx": self.n_ctx}
-        if self.threads:
-            config["n_threads"] = self.threads
+        # Always pass n_threads: wllama's own default is half of navigator.hardwareConcurrency.
+        config: dict[str, Any] = {"n_ctx": self.n_ctx, "n_threads": self.threads_wanted()}
         blob = js.Blob.new(to_js([model.data]))
         t0 = jsbridge.now_ms()
         try:
@@ -70,9 +72,8 @@ class WllamaEngine:
             await self.w.decode(to_js([self.pending]), jsbridge.to_js_object({}))
         sampled = await self.w.samplingSample()
         token = int(sampled.token)
-        if self.w.isTokenEOG(token):
-            self.remaining = 0
-            return None
+        # No stop on llama.cpp's own end-of-generation set here: the benchmark stops every engine at
+        # the same ids (the GGUF's EOS/EOT/EOM, app.core.generation_limits), so rows compare.
         self.pending = token
         self.remaining -= 1
         return token
@@ -94,9 +95,22 @@ class WllamaEngine:
     async def decode_text(self, ids: list[int]) -> str:
         return str(await self.w.detokenize(to_js(ids), True)) if ids else ""
 
+    def threads_wanted(self) -> int:
+        """The thread count asked of wllama: the llamacpp_threads setting, or for 0 every core the
+        page may use (navigator.hardwareConcurrency when cross-origin isolated; else 1, since wllama
+        then runs its single-thread build whatever it is asked)."""
+        if self.threads:
+            return self.threads
+        if bool(getattr(js, "crossOriginIsolated", False)):
+            return max(1, int(getattr(js.navigator, "hardwareConcurrency", 1) or 1))
+        return 1
+
     def info(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"version": self.version, "api": "wllama 2.x low-level (decode / samplingSample)"}
+        info: dict[str, Any] = {"version": self.version, "api": "wllama 2.x low-level (decode / samplingSample)",
+                                # threads_requested: the setting (0: all the cores the page may use)
+                                "threads_requested": self.threads}
         if self.w is not None:
+            # threads: what llama.cpp runs with (wllama falls back to 1 without SharedArrayBuffer)
             info.update(multithread=bool(self.w.isMultithread()), threads=int(self.w.getNumThreads()))
         return info
 
