@@ -42,6 +42,8 @@ FIELD_DOCS = {
     "rows[].gpu_devices": "each WebGPU device the engine created in the row: requested and granted limits, whether the "
                           "adapter-limits shim raised any",
     "rows[].shims": "anything that changed how the engine runs (e.g. 'webgpu-limits=adapter'); empty for the published engine",
+    "incomplete": "present when the command gave up (--timeout, a lost browser): why; the rows are those finished by then",
+    "stop_ids": "the end-of-generation ids every engine stopped at (the GGUF's EOS/EOT/EOM), not counted as generated",
     "rows[].unsupported": "why the engine was not run on this model and prompt (checked before loading)",
     "timer_resolution_us": "performance.now() is coarsened to 5 us when cross-origin isolated, 100 us otherwise",
 }

@@ -38,3 +38,15 @@ def result(driver) -> dict:
     raw = driver.execute_script("return window.benchResultJSON")
     assert raw, "the page published no result"
     return json.loads(raw)
+
+
+def fill_tiny_flare_cpu_run(driver) -> None:
+    """The page's form set for the smallest real run: flare CPU, 2 tokens, 1 run, no checks."""
+    driver.execute_script("""
+        document.getElementById('max_tokens').value = '2';
+        document.getElementById('runs').value = '1';
+        document.getElementById('warmup').value = '0';
+        document.getElementById('forced_tokens').value = '0';
+        document.getElementById('perplexity').checked = false;
+        for (const b of document.querySelectorAll('input[name=engine]')) b.checked = b.value === 'flare-cpu';
+    """)

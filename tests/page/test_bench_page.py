@@ -9,7 +9,7 @@ import time
 import pytest
 
 from app.core import results
-from tests.page.helpers import open_bench, result, wait_for, wait_state
+from tests.page.helpers import fill_tiny_flare_cpu_run, open_bench, result, wait_for, wait_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -94,14 +94,7 @@ def test_bad_files_and_settings_get_clear_errors_and_the_page_stays_usable(chrom
     chromium.find_element("id", "run").click()
     wait_for(chromium, "return document.getElementById('form-error').textContent.includes('max_tokens must be between 1 and 2048')")
     # Still usable: a real run goes through afterwards.
-    chromium.execute_script("""
-        document.getElementById('max_tokens').value = '2';
-        document.getElementById('runs').value = '1';
-        document.getElementById('warmup').value = '0';
-        document.getElementById('forced_tokens').value = '0';
-        document.getElementById('perplexity').checked = false;
-        for (const b of document.querySelectorAll('input[name=engine]')) b.checked = b.value === 'flare-cpu';
-    """)
+    fill_tiny_flare_cpu_run(chromium)
     chromium.find_element("id", "run").click()
     wait_state(chromium, {"running", "done"}, timeout=30)  # the error state of the step before is gone
     assert wait_state(chromium, {"done", "error"}, timeout=120) == "done", chromium.find_element("id", "form-error").text

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.page.helpers import open_bench, result, wait_for, wait_state
+from tests.page.helpers import fill_tiny_flare_cpu_run, open_bench, result, wait_for, wait_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
@@ -84,14 +84,7 @@ def test_status_follows_the_state_after_an_error_and_a_second_run(chromium, site
     wait_state(chromium, {"error"}, timeout=30)
     assert chromium.find_element("id", "status").text == "Error"
     assert "runs must be a whole number" in chromium.find_element("id", "form-error").text
-    chromium.execute_script("""
-        document.getElementById('max_tokens').value = '2';
-        document.getElementById('runs').value = '1';
-        document.getElementById('warmup').value = '0';
-        document.getElementById('forced_tokens').value = '0';
-        document.getElementById('perplexity').checked = false;
-        for (const b of document.querySelectorAll('input[name=engine]')) b.checked = b.value === 'flare-cpu';
-    """)
+    fill_tiny_flare_cpu_run(chromium)
     chromium.find_element("id", "run").click()
     wait_for(chromium, "return document.documentElement.dataset.state !== 'error'", timeout=30)
     # From the moment the second run starts, nothing of the first error is left on the page.
