@@ -57,6 +57,8 @@ def summarize(raw: dict[str, Any] | None) -> dict[str, Any]:
         by_kind: dict[str, int] = {}
         for e in gpu:
             by_kind[e.get("kind", "unknown")] = by_kind.get(e.get("kind", "unknown"), 0) + 1
+        if raw.get("dropped"):
+            by_kind["more, not recorded"] = int(raw["dropped"])  # past the recorder's cap; their kinds are unknown
         ordered = sorted(gpu, key=lambda e: GPU_KINDS.index(e["kind"]) if e.get("kind") in GPU_KINDS else len(GPU_KINDS))
         result["gpu_errors"] = {"count": len(gpu) + int(raw.get("dropped") or 0), "by_kind": by_kind,
                                 "first_messages": _first([str(e.get("message", "")) for e in ordered])}

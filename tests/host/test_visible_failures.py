@@ -47,7 +47,7 @@ def test_summarize_classifies_gpu_events_and_traps():
                     "adapterLimitsShim": False, "raised": {}}]}
     out = gpu_errors.summarize(raw)
     g = out["gpu_errors"]
-    assert g["count"] == 3 + 5 and g["by_kind"] == {"validation": 2, "device-lost": 1}
+    assert g["count"] == 3 + 5 and g["by_kind"] == {"validation": 2, "device-lost": 1, "more, not recorded": 5}
     assert g["first_messages"][0].startswith("device lost"), "the worst kind comes first"
     assert len(g["first_messages"]) == 2, "repeated messages are listed once"
     c = out["console_errors"]
