@@ -4,7 +4,7 @@
     model = await nb.default_model()
     flare = await nb.flare_engine(model)            # app.web.engines.flare_engine.FlareEngine
     ids = nb.chat_ids(flare, "What is the capital of France?")
-    async for token_id, text, ms in nb.stream(flare, ids, 24): print(text, end="")
+    async for token_id, text, ms in nb.stream(flare, ids, 24): print(text, end="")   # whole characters
     result = await nb.benchmark(max_tokens=8, runs=2)   # shows the page's table and charts
 """
 
@@ -14,10 +14,15 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import to_js  # type: ignore[import-not-found]
+
 from app.core import report
 from app.core.chartdata import chart_data
 from app.core.chat import chatml
+from app.core.progress_lines import ProgressPrinter
 from app.core.settings import BenchSettings
+from app.core.textstream import IncrementalDecoder
 from app.web import environment, jsbridge, modelsource
 from app.web.bench import Benchmark, Controller, make_engines, new_result
 from app.web.engines.base import Model
@@ -55,17 +60,36 @@ def chat_ids(engine: FlareEngine, user: str, system: str = "You are a helpful as
     return [int(x) for x in tokenizer.encode(chatml(user, system)).to_py()]
 
 
+def _decoder(engine: FlareEngine) -> IncrementalDecoder:
+    tokenizer = engine.tokenizer
+    return IncrementalDecoder(lambda ids: str(tokenizer.decode(js.Uint32Array.new(to_js(ids)))) if ids else "")
+
+
 async def stream(engine: FlareEngine, prompt_ids: list[int], max_tokens: int = 32) -> AsyncIterator[tuple[int, str, float]]:
-    """Yield (token id, its text, ms since the previous token or since prefill began)."""
+    """Yield (token id, its text, ms since the previous token or since prefill began).
+
+    The text is decoded incrementally (app.core.textstream): a token inside a multi-byte character
+    yields "" and the token that completes it yields the whole character, so joining the pieces
+    gives the same text as decoding all the ids at once. The last token's piece carries any rest.
+    """
     await engine.reset()
+    decoder = _decoder(engine)
     last = jsbridge.now_ms()
     await engine.prefill(prompt_ids, max_tokens)
+    produced = 0
     while True:
         token = await engine.next_token()
         now = jsbridge.now_ms()
         if token is None:
+            rest = decoder.flush()
+            if rest:  # the stream ended inside a character (rare): its bytes, as U+FFFD, with no new token
+                yield -1, rest, 0.0
             return
-        yield token, str(engine.tokenizer.decode_one(token)), now - last
+        produced += 1
+        piece = decoder.push(token)
+        if produced >= max_tokens:
+            piece += decoder.flush()
+        yield token, piece, now - last
         last = now
 
 
@@ -92,13 +116,7 @@ async def benchmark(**settings: Any) -> BenchResult:
     site_info = await site()
     model = await default_model()
     result = await new_result(s, model, site_info, await environment.collect(site_info), site_info["pins"])
-    last = [-1.0]
-
-    def progress(fraction: float, message: str) -> None:
-        if fraction - last[0] >= 0.1 or fraction >= 1:
-            last[0] = fraction
-            print(f"[{fraction:4.0%}] {message}")
-
-    bench = Benchmark(s, model, result["prompt_ids"], result["passage_ids"], progress, print, Controller())
+    printer = ProgressPrinter(print)
+    bench = Benchmark(s, model, result["prompt_ids"], result["passage_ids"], printer.progress, printer.log, Controller())
     await bench.run(make_engines(s.engines, site_info, s), result)
     return BenchResult(result)

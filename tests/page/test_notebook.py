@@ -73,11 +73,11 @@ def test_notebook_typing_a_cell_and_reading_its_output(chromium, site_url):
 
 @pytest.mark.model
 def test_repl_top_level_await_of_a_token_from_the_real_engine(chromium, site_url):
-    open_fresh_notebook(chromium, site_url, cells=[
+    open_fresh_notebook(chromium, site_url, cells=[(
         "from app.web import nb\nmodel = await nb.default_model()\nflare = await nb.flare_engine(model)\n"
         "ids = nb.chat_ids(flare, 'What is the capital of France?')\nawait flare.prefill(ids, 4)\n"
-        "engine = flare.handle\ntid = await engine.next_token_async()\ntid",
-    ])
+        "engine = flare.handle\ntid = await engine.next_token_async()\ntid"
+    )])
     cell = run_cell(chromium, 0, timeout=180)
     results = [o for o in cell["outputs"] if o["output_type"] == "execute_result"]
     assert results and results[0]["data"]["text/plain"] == "504", text_of(cell)  # "The", as llama.cpp begins
@@ -86,7 +86,7 @@ def test_repl_top_level_await_of_a_token_from_the_real_engine(chromium, site_url
 def test_repl_exception_points_at_the_cell_line_and_keeps_the_namespace(chromium, site_url):
     open_fresh_notebook(chromium, site_url, cells=["x = 1\ny = 2\n1 / 0", "x + y"])
     cell = run_cell(chromium, 0)
-    err = [o for o in cell["outputs"] if o["output_type"] == "error"][0]
+    err = next(o for o in cell["outputs"] if o["output_type"] == "error")
     trace = "".join(err["traceback"])
     assert err["ename"] == "ZeroDivisionError"
     assert 'File "<cell [1]>", line 3' in trace and "1 / 0" in trace
@@ -220,11 +220,21 @@ def test_interrupt_drops_the_cells_queued_behind_a_stuck_one(chromium, site_url)
     assert text_of(run_cell(chromium, 2, timeout=20)) == "4"
 
 
+def test_importing_a_notebook_while_a_cell_hangs_stops_it_and_the_new_cells_run(chromium, site_url):
+    open_fresh_notebook(chromium, site_url, cells=[STUCK_CELLS["never-resolving Promise"]])
+    start_cell(chromium, 0)
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "code", "id": "new", "metadata": {}, "source": "3*3", "outputs": [], "execution_count": None}]}
+    chromium.execute_async_script("const done = arguments[1]; window.notebook.importIpynb(arguments[0]).then(done)",
+                                  json.dumps(nb))
+    assert text_of(run_cell(chromium, 0, timeout=20)) == "9"  # the old cell's end still freed the queue
+
+
 def test_a_cell_that_ignores_interrupt_gets_a_kernel_restart_that_keeps_the_sources(chromium, site_url):
     # A synchronous JavaScript call that blocks for a minute: neither cancelling nor KeyboardInterrupt reach it.
     sources = ["kept = 'from before the restart'",
-               "from js import Atomics, Int32Array, SharedArrayBuffer\n"
-               "Atomics.wait(Int32Array.new(SharedArrayBuffer.new(4)), 0, 0, 60_000)",
+               ("from js import Atomics, Int32Array, SharedArrayBuffer\n"
+                "Atomics.wait(Int32Array.new(SharedArrayBuffer.new(4)), 0, 0, 60_000)"),
                "1+1", "kept"]
     open_fresh_notebook(chromium, site_url, cells=sources)
     run_cell(chromium, 0)
