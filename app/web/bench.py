@@ -170,7 +170,7 @@ class Benchmark:
                  on_row: Callable[[], None] = lambda: None, refusals: dict[str, str] | None = None) -> None:
         self.on_row = on_row
         # engine key -> why it cannot run this model (header values it cannot honour), decided before loading
-        self.refusals = dict(refusals or {})
+        self.refusals = dict(model.refusals if refusals is None else refusals)
         self.stop_ids = frozenset(model.limits.get("stop_ids") or ())
         self.settings = settings
         self.model = model
