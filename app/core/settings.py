@@ -70,7 +70,9 @@ class BenchSettings:
         if not isinstance(self.prompt, str) or not self.prompt.strip():
             raise SettingsError("the prompt is empty: type something for the model to answer")
         if len(self.prompt) > 8000:
-            raise SettingsError("the prompt is longer than 8000 characters")
+            raise SettingsError(f"the prompt is {len(self.prompt)} characters, more than 8000: shorten it")
+        if isinstance(self.system, str) and len(self.system) > 8000:
+            raise SettingsError(f"the system prompt is {len(self.system)} characters, more than 8000: shorten it")
         check_int("max_tokens", 1, 2048)
         check_int("runs", 1, 50)
         check_int("warmup", 0, 10)

@@ -137,3 +137,10 @@ def test_whitespace_system_prompt_means_none_and_webgpu_limits_is_checked():
     assert BenchSettings.from_dict({"webgpu_limits": "adapter"}).webgpu_limits == "adapter"
     with pytest.raises(SettingsError, match="webgpu_limits"):
         BenchSettings.from_dict({"webgpu_limits": "max"})
+
+
+def test_long_prompts_are_refused_with_their_length():
+    with pytest.raises(SettingsError, match="system prompt is 18000 characters"):
+        BenchSettings.from_dict({"system": "words " * 3000})
+    with pytest.raises(SettingsError, match="prompt is 8001 characters"):
+        BenchSettings.from_dict({"prompt": "x" * 8001})
