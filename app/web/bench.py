@@ -137,7 +137,8 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
             token = await engine.next_token()
             stamp = jsbridge.now_ms()
             if token is None:
-                reason = "engine end"
+                # An engine that ends its stream itself at an id of the stop set (flare's EOS) stopped where the others do.
+                reason = "end token" if getattr(engine, "ended_on_stop_id", False) else "engine end"
                 break
             if token in stop_ids:
                 reason = "end token"
