@@ -100,11 +100,32 @@ def test_run_page_ends_a_page_whose_main_thread_never_yields(tmp_path, monkeypat
     assert not list(tmp_path.glob("bench-chromium-*")), "the profile folder was left behind"
 
 
+@pytest.mark.parametrize("deadline_s", [0.3, 1.0, 2.0])
+def test_watchdog_ends_a_browser_that_is_still_starting(tmp_path, deadline_s):
+    # The deadline falls while Chromium starts (seen in CI on a cold machine): chromedriver is killed
+    # first, Chromium is re-parented to init, and only its environment tag still finds it.
+    marker = uuid.uuid4().hex
+    before = below(os.getpid(), processes())  # e.g. the session's own browser, started by other tests
+    script = textwrap.dedent(f"""
+        from app.host.chromium import start_chromium
+        from app.host.pagerun import Watchdog
+        Watchdog("starting", {deadline_s}, lambda: "starting: gave up", grace_s=0).start()
+        driver = start_chromium()
+        import time
+        time.sleep(60)
+    """)
+    env = {**os.environ, "TMPDIR": str(tmp_path), "BENCH_TEST_MARK": marker}
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1 and proc.stderr.strip().endswith("starting: gave up"), proc.stderr[-2000:]
+    assert browser_leftovers(tmp_path, f"BENCH_TEST_MARK={marker}".encode(), before) == []
+
+
 def test_watchdog_ends_a_webdriver_call_that_never_returns(tmp_path):
     # The last resort: the main thread is stuck inside a WebDriver call (a page whose script never
     # ends, with selenium's long default timeout). The watchdog must end the browser, chromedriver
     # and the process, and say why.
     marker = uuid.uuid4().hex
+    before = below(os.getpid(), processes())  # e.g. the session's own browser, started by other tests
     script = textwrap.dedent("""
         from app.host.chromium import start_chromium
         from app.host.pagerun import Watchdog
@@ -122,7 +143,7 @@ def test_watchdog_ends_a_webdriver_call_that_never_returns(tmp_path):
     assert "driver.get returned" not in proc.stdout
     assert proc.stderr.strip().endswith("stuck: gave up after 3 s (--timeout) while 'opening the page'")
     assert "Traceback" not in proc.stderr
-    assert browser_leftovers(tmp_path, f"BENCH_TEST_MARK={marker}".encode()) == []
+    assert browser_leftovers(tmp_path, f"BENCH_TEST_MARK={marker}".encode(), before) == []
 
 
 @pytest.mark.model
@@ -130,6 +151,7 @@ def test_bench_command_gives_up_at_its_timeout_with_a_sentence(tmp_path):
     # A bench that cannot finish in 10 s (50 runs of 256 tokens): exit 1 a few seconds after the
     # deadline, one sentence naming what it was doing, no traceback, no browser left.
     marker = uuid.uuid4().hex
+    before = below(os.getpid(), processes())  # e.g. the session's own browser, started by other tests
     out = tmp_path / "r.json"
     env = {**os.environ, "TMPDIR": str(tmp_path), "BENCH_TEST_MARK": marker}
     started = time.monotonic()
@@ -149,7 +171,7 @@ def test_bench_command_gives_up_at_its_timeout_with_a_sentence(tmp_path):
         assert data["rows"] and data["incomplete"].startswith("gave up after 10 s")
     else:
         assert last.endswith("no row had finished, nothing written"), last
-    assert browser_leftovers(tmp_path, f"BENCH_TEST_MARK={marker}".encode()) == []
+    assert browser_leftovers(tmp_path, f"BENCH_TEST_MARK={marker}".encode(), before) == []
 
 
 def test_a_browser_that_dies_mid_run_becomes_an_outcome_in_words(tmp_path, monkeypatch):
