@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from app.core import stats
+from app.core.engine_catalog import CATALOG
 from app.core.report import verdict
 
-PALETTE = {"llamacpp-wasm": "#6e7781", "flare-cpu": "#1f6feb", "flare-webgpu": "#bf3989",
-           "transformersjs-wasm": "#1a7f37", "transformersjs-webgpu": "#9a6700"}
+PALETTE = {e.key: e.color for e in CATALOG}
 APART_COLOR = "#8c959f"  # one grey for every row drawn apart: not on the colour scale of correct rows
 APART = frozenset({"WRONG"})  # drawn, hatched
 NO_BAR = frozenset({"GPU ERROR", "ERROR", "unsupported"})  # labelled, never drawn

@@ -6,14 +6,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 from app.core.chat import DEFAULT_SYSTEM
 
-ENGINE_KEYS = ("flare-cpu", "flare-webgpu", "llamacpp-wasm", "transformersjs-wasm", "transformersjs-webgpu")
-DEFAULT_ENGINES = ("flare-cpu", "flare-webgpu", "llamacpp-wasm")
-# Short names for the command line: --engines flare,llamacpp,transformersjs
-ENGINE_ALIASES = {
-    "flare": ("flare-cpu", "flare-webgpu"),
-    "llamacpp": ("llamacpp-wasm",),
-    "transformersjs": ("transformersjs-wasm", "transformersjs-webgpu"),
-}
+# The engine table lives in app.core.engine_catalog; these names stay for the callers.
+from app.core.engine_catalog import DEFAULT_ENGINES, ENGINE_ALIASES, ENGINE_KEYS  # noqa: F401
 
 
 def expand_engines(names: list[str]) -> list[str]:
@@ -23,6 +17,8 @@ def expand_engines(names: list[str]) -> list[str]:
             if key not in out:
                 out.append(key)
     return out
+
+
 DEFAULT_PROMPT = "Explain what WebGPU is in 2-3 sentences."
 # A fixed passage for perplexity: plain, factual English that any sane small model finds likely.
 DEFAULT_PASSAGE = (

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import jinja2
 
+from app.core.engine_catalog import page_choices
+
 
 def render_templates(templates_dir: Path, site: dict) -> dict[str, str]:
     env = jinja2.Environment(
@@ -21,5 +23,5 @@ def render_templates(templates_dir: Path, site: dict) -> dict[str, str]:
     for path in sorted(templates_dir.glob("*.html")):
         if path.name.startswith("_"):
             continue  # partials
-        out[path.name] = env.get_template(path.name).render(site=site, site_json=site_json)
+        out[path.name] = env.get_template(path.name).render(site=site, site_json=site_json, engines=page_choices())
     return out

@@ -15,6 +15,7 @@ from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
 from app.core import correctness, generation_limits, gpu_errors, results
 from app.core.chat import chatml
+from app.core.engine_catalog import REFERENCE_KEY
 from app.core.settings import BenchSettings
 from app.web import gpu_capture, jsbridge
 from app.web.engines.base import Engine, EngineError, Model
@@ -46,26 +47,11 @@ def prompt_text(settings: BenchSettings, vocab_has_chatml: bool = True) -> str:
     return f"{settings.system}\n\n{settings.prompt}" if settings.system else settings.prompt
 
 
-ENGINE_ORDER = ("llamacpp-wasm", "flare-cpu", "flare-webgpu", "transformersjs-wasm", "transformersjs-webgpu")
-
-
 def make_engines(keys: list[str], site: dict[str, Any], settings: BenchSettings) -> list[Engine]:
-    """The engines asked for, llama.cpp (the reference) first so the others can be checked against it."""
-    from app.web.engines.flare_engine import FlareEngine
-    from app.web.engines.tjs_engine import TransformersJsEngine
-    from app.web.engines.wllama_engine import WllamaEngine
+    """The engines asked for, llama.cpp (the reference) first (app/web/engines/registry.py)."""
+    from app.web.engines.registry import make_engines as made
 
-    made: list[Engine] = []
-    for key in ENGINE_ORDER:
-        if key not in keys:
-            continue
-        if key == "llamacpp-wasm":
-            made.append(WllamaEngine(site["wllama"]["version"], settings.llamacpp_threads))
-        elif key.startswith("transformersjs"):
-            made.append(TransformersJsEngine(site["transformersjs"], webgpu=key.endswith("webgpu")))
-        else:
-            made.append(FlareEngine(site["flare"], webgpu=key == "flare-webgpu", async_prefill=settings.async_prefill))
-    return made
+    return made(keys, site, settings)
 
 
 async def new_result(settings: BenchSettings, model: Model, site: dict[str, Any], environment: dict[str, Any],
@@ -227,7 +213,7 @@ class Benchmark:
         s = self.settings
         row: dict[str, Any] = {
             "key": engine.key, "engine": engine.engine, "backend": engine.backend,
-            "is_reference": engine.key == "llamacpp-wasm",
+            "is_reference": engine.key == REFERENCE_KEY,
             "load": {}, "warmups": [], "runs": [], "summary": None, "correctness": None,
             "info": {}, "output_text": "", "error": None, "unsupported": None, "shims": [],
             "gpu_errors": None, "console_errors": None, "gpu_devices": [],

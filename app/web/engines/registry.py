@@ -1,0 +1,56 @@
+"""Engine factories by key: the one place (with app.core.engine_catalog) where an engine is added.
+
+Each factory takes the site configuration (the build's `site` dict) and the settings, and returns an
+object of the Engine protocol (app/web/engines/base.py). Imports are lazy: a run loads only the
+engines it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from app.core.engine_catalog import BY_KEY, in_run_order
+from app.core.settings import BenchSettings
+from app.web.engines.base import Engine
+
+Factory = Callable[[dict[str, Any], BenchSettings], Engine]
+
+
+def _llamacpp(site: dict[str, Any], s: BenchSettings) -> Engine:
+    from app.web.engines.wllama_engine import WllamaEngine
+
+    return WllamaEngine(site["wllama"]["version"], s.llamacpp_threads)
+
+
+def _flare(webgpu: bool) -> Factory:
+    def make(site: dict[str, Any], s: BenchSettings) -> Engine:
+        from app.web.engines.flare_engine import FlareEngine
+
+        return FlareEngine(site["flare"], webgpu=webgpu, async_prefill=s.async_prefill)
+    return make
+
+
+def _transformersjs(webgpu: bool) -> Factory:
+    def make(site: dict[str, Any], s: BenchSettings) -> Engine:
+        from app.web.engines.tjs_engine import TransformersJsEngine
+
+        return TransformersJsEngine(site["transformersjs"], webgpu=webgpu)
+    return make
+
+
+FACTORIES: dict[str, Factory] = {
+    "llamacpp-wasm": _llamacpp,
+    "flare-cpu": _flare(webgpu=False),
+    "flare-webgpu": _flare(webgpu=True),
+    "transformersjs-wasm": _transformersjs(webgpu=False),
+    "transformersjs-webgpu": _transformersjs(webgpu=True),
+}
+
+missing = set(BY_KEY) - set(FACTORIES)
+assert not missing, f"engines in the catalog without a factory: {missing}"
+
+
+def make_engines(keys: list[str], site: dict[str, Any], settings: BenchSettings) -> list[Engine]:
+    """The engines asked for, in the catalog's run order (the reference first)."""
+    return [FACTORIES[key](site, settings) for key in in_run_order(keys)]
