@@ -229,6 +229,9 @@ def reading(result: dict[str, Any]) -> list[str]:
                 parts.append(f"teacher-forced top-1 {c['forced_top1_agreement']:.0%} vs llama.cpp")
             if c.get("perplexity") is not None:
                 parts.append(f"perplexity {c['perplexity']:.3g}" + (f" vs {ref_ppl:.3g}" if ref_ppl is not None else ""))
+            if c.get("forced_top1_agreement") is None and c.get("greedy_match") is not None:
+                parts.append(f"greedy match {c['greedy_match']:.0%} only (weak evidence: correct builds part ways "
+                             f"after a few greedy tokens; run with --forced-tokens for the teacher-forced check)")
             if v != "ok" or row.get("shims"):
                 lines.append(f"{name}: {v} - " + ", ".join(parts))
         elif v == "ERROR":

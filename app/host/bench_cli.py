@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,8 @@ verdict column (correctness against llama.cpp on the same weights and prompt ids
 
 exit codes:
   0  the run finished (rows that failed are marked ERROR in the table)
-  1  every row failed, the run ran past --timeout, Chromium stopped answering or is missing,
+  1  no row gave a result (each ERROR, GPU ERROR or unsupported), the run ran past --timeout,
+     Chromium stopped answering or is missing,
      or the build failed; rows measured before that are written to the --json file
   2  bad input, refused before any browser starts (or by the page): a file that is not a
      runnable GGUF, a setting out of range
@@ -138,18 +140,53 @@ def check_model(path: Path, settings: BenchSettings) -> None:
         raise GGUFError(f"{path}: {err}") from None
 
 
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+
+# Settings fields as the command line spells them, for error messages.
+OPTION_OF_FIELD = {"max_tokens": "--max-tokens", "forced_tokens": "--forced-tokens", "llamacpp_threads": "--llamacpp-threads",
+                   "webgpu_limits": "--webgpu-limits", "runs": "--runs", "warmup": "--warmup"}
+
+
+def option_names(message: str) -> str:
+    """A settings error as the command line says it: 'max_tokens must be…' -> '--max-tokens must be…'."""
+    import re
+
+    for field_name, option in OPTION_OF_FIELD.items():
+        message = re.sub(rf"\b{field_name}\b", option, message)
+    return message
+
+
+def check_json_path(path: Path) -> None:
+    """Refuse a --json path that cannot be written before anything runs (a finished run must never be lost).
+
+    Raises SettingsError naming the path and why."""
+    if path.exists() and not path.is_file():
+        raise SettingsError(f"--json {path}: that is a folder or a device, not a file; give a file path")
+    folder = path.parent if str(path.parent) else Path(".")
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SettingsError(f"--json {path}: cannot write there; give a path in a folder you can write to")
+
+
+def _measured(result: dict | None) -> list[dict]:
+    """Rows with at least one measured run or warmup (not rows refused before loading)."""
+    return [r for r in (result or {}).get("rows") or [] if r.get("runs") or r.get("warmups")]
+
+
 def _rows_written(result: dict | None, path: Path, reason: str) -> str:
     """Write a partial result (marked `incomplete`: why) and say so; nothing when no row finished."""
-    rows = (result or {}).get("rows") or []
+    rows = _measured(result)
     if not rows:
-        return "no row had finished, nothing written"
+        return "no run had finished, nothing written"
     result = {**result, "incomplete": reason}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1))
     except OSError as err:
         return f"{len(rows)} row{'s' if len(rows) != 1 else ''} measured, but writing {path} failed: {err}"
-    return f"{len(rows)} row{'s' if len(rows) != 1 else ''} measured written to {path}"
+    return f"{len(rows)} row{'s' if len(rows) != 1 else ''} with measured runs written to {path}"
 
 
 def _activity(text: str) -> str:
@@ -163,10 +200,12 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from_args(args)
         if args.model is not None:
             check_model(args.model, settings)
-        if not args.timeout > 0:
-            raise SettingsError("--timeout must be a positive number of seconds")
+        if not 0 < args.timeout <= MAX_TIMEOUT_S:
+            raise SettingsError(f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g} (a week), "
+                                f"not {args.timeout:g}")
+        check_json_path(args.json)
     except (SettingsError, GGUFError) as err:
-        print(f"bench: {err}", file=sys.stderr)
+        print(f"bench: {option_names(str(err))}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
     from app.host.pagerun import Progress, Watchdog, describe
@@ -270,8 +309,10 @@ def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, 
     errors = [r for r in result["rows"] if r.get("error")]
     for row in errors:
         print(f"  {row['engine']} {row['backend']} failed: {row['error']}", file=sys.stderr)
+    # A run in which no row produced a result (ERROR, GPU ERROR, not run) failed, whatever else it printed.
+    no_result = [r for r in result["rows"] if report.verdict(r) in ("ERROR", "GPU ERROR", "unsupported")]
     fetch = result.get("model_fetch", {})
     print(f"model {result['model']['name']} ({result['model']['size'] / 1e6:.1f} MB, sha256 {str(result['model']['sha256'])[:12]}…), "
           f"fetched from {fetch.get('source')} in {fetch.get('fetch_ms', 0):.0f} ms; wall time {time.monotonic() - started:.0f} s; "
           f"JSON: {args.json}")
-    return EXIT_FAILED if errors and len(errors) == len(result["rows"]) else 0
+    return EXIT_FAILED if len(no_result) == len(result["rows"]) else 0

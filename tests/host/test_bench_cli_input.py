@@ -30,8 +30,11 @@ def bench(*args, cwd=None):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--max-tokens", "0"], "max_tokens must be between 1 and 2048"),
-        (["--max-tokens", "-5"], "max_tokens must be between"),
+        (["--max-tokens", "0"], "--max-tokens must be between 1 and 2048"),
+        (["--max-tokens", "-5"], "--max-tokens must be between"),
+        (["--timeout", "inf"], "--timeout must be a number of seconds above 0 and at most 604800"),
+        (["--timeout", "1e300"], "--timeout must be a number of seconds above 0"),
+        (["--json", "/etc/hostname/r.json"], "cannot write there"),
         (["--runs", "0"], "runs must be between 1 and 50"),
         (["--runs", "1000"], "runs must be between 1 and 50"),
         (["--prompt", "   "], "the prompt is empty"),
@@ -141,3 +144,11 @@ def test_an_edited_copy_of_the_embedded_model_in_big_endian_order(tmp_path, dist
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(
         f"bench: {path}: big-endian GGUF (version 3 with its bytes swapped; read little-endian it is 50331648)")
+
+
+def test_a_json_path_that_is_a_folder_is_refused_before_anything_runs(tmp_path):
+    folder = tmp_path / "results.json"
+    folder.mkdir()
+    proc = bench("--json", str(folder))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"bench: --json {folder}: that is a folder or a device, not a file; give a file path"

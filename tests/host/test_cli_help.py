@@ -70,11 +70,11 @@ def test_llamacpp_threads_out_of_range_is_refused_before_any_browser():
     proc = subprocess.run([sys.executable, "-m", "app", "bench", "--llamacpp-threads", "65"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
-    assert "llamacpp_threads must be between 0 and 64" in proc.stderr and "Traceback" not in proc.stderr
+    assert "--llamacpp-threads must be between 0 and 64" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "nan"])
 def test_bench_timeout_must_be_positive(value):
     proc = subprocess.run([sys.executable, "-m", "app", "bench", "--timeout", value],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "--timeout must be a positive number of seconds" in proc.stderr
+    assert proc.returncode == 2 and "--timeout must be a number of seconds above 0" in proc.stderr

@@ -140,7 +140,7 @@ def test_whitespace_system_prompt_means_none_and_webgpu_limits_is_checked():
 
 
 def test_long_prompts_are_refused_with_their_length():
-    with pytest.raises(SettingsError, match="system prompt is 18000 characters"):
-        BenchSettings.from_dict({"system": "words " * 3000})
-    with pytest.raises(SettingsError, match="prompt is 8001 characters"):
-        BenchSettings.from_dict({"prompt": "x" * 8001})
+    with pytest.raises(SettingsError, match="system prompt is 36000 characters"):
+        BenchSettings.from_dict({"system": "words " * 6000})
+    with pytest.raises(SettingsError, match="prompt is 32001 characters"):
+        BenchSettings.from_dict({"prompt": "x" * 32001})

@@ -170,7 +170,7 @@ def test_bench_command_gives_up_at_its_timeout_with_a_sentence(tmp_path):
         data = json.loads(out.read_text())
         assert data["rows"] and data["incomplete"].startswith("gave up after 10 s")
     else:
-        assert last.endswith("no row had finished, nothing written"), last
+        assert last.endswith("no run had finished, nothing written"), last
     assert browser_leftovers(tmp_path, f"BENCH_TEST_MARK={marker}".encode(), before) == []
 
 
