@@ -240,8 +240,10 @@ def reading(result: dict[str, Any]) -> list[str]:
             lines.append(f"{name}: not run - {row['unsupported']}")
         if row.get("shims"):
             lines.append(f"{name}: ran with an opt-in shim ({', '.join(row['shims'])}): not the published engine's behaviour")
-        if any(r.get("cold") for r in row.get("runs") or []):
-            lines.append(f"{name}: the first measured run was cold (no warmup); it is in the mean")
+
+    cold = [f"{r['engine']} {r['backend']}" for r in result["rows"] if any(x.get("cold") for x in r.get("runs") or [])]
+    if cold:
+        lines.append(f"the first measured run was cold (no warmup) and is in the mean for: {', '.join(cold)}")
     counts = {f"{r['engine']} {r['backend']}": _token_counts(r) for r in result["rows"] if r.get("runs")}
     if len({c for cs in counts.values() for c in cs}) > 1:
         detail = "; ".join(f"{k} {'/'.join(map(str, sorted(set(v))))} ({', '.join(sorted(_reasons(r)))})"

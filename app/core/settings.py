@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 
 from app.core.chat import DEFAULT_SYSTEM
@@ -28,6 +29,7 @@ DEFAULT_PASSAGE = (
 
 
 WEBGPU_LIMITS = ("default", "adapter")
+DEFAULT_MODEL = "smollm2-135m"
 # Prompt and system prompt, each: room for any context the engines offer (a token is 1-6 characters), while a
 # pasted book is refused at once instead of being tokenized and then refused for the context.
 MAX_PROMPT_CHARS = 32_000
@@ -57,6 +59,10 @@ class BenchSettings:
     # WebGPU device limits: "default" (what each engine asks for: the published behaviour) or "adapter"
     # (opt-in shim: every device asks for the adapter's own limits; rows are labelled "(adapter limits)").
     webgpu_limits: str = "default"
+    # Every engine runs to max_tokens (no stop at end-of-generation ids), as llama-bench measures fixed lengths.
+    ignore_eos: bool = False
+    # The embedded model's id (site["models"]), or "file" for a GGUF picked on the page / given as a path.
+    model: str = DEFAULT_MODEL
 
     def validate(self) -> "BenchSettings":
         def check_int(name: str, lo: int, hi: int) -> None:
@@ -78,6 +84,10 @@ class BenchSettings:
         check_int("warmup", 0, 10)
         check_int("forced_tokens", 0, 128)
         check_int("llamacpp_threads", 0, 64)
+        if not isinstance(self.model, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", self.model):
+            raise SettingsError(f"model must be an embedded model's id (like {DEFAULT_MODEL!r}) or 'file', not {self.model!r}")
+        if not isinstance(self.ignore_eos, bool):
+            raise SettingsError(f"ignore_eos must be true or false, not {self.ignore_eos!r}")
         if self.webgpu_limits not in WEBGPU_LIMITS:
             raise SettingsError(f"webgpu_limits must be one of {list(WEBGPU_LIMITS)}, not {self.webgpu_limits!r}")
         if not isinstance(self.system, str):

@@ -13,13 +13,12 @@ from typing import Any
 
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
-from app.core import correctness, generation_limits, gpu_errors, results
-from app.core.chat import chatml
+from app.core import chat_template, correctness, generation_limits, gpu_errors, results
 from app.core.engine_catalog import REFERENCE_KEY
 from app.core.settings import BenchSettings
 from app.web import gpu_capture, jsbridge
 from app.web.engines.base import Engine, EngineError, Model
-from app.web.flare import load_flare_module
+from app.web.tokenizer import LlamaCppTokenizer
 
 Progress = Callable[[float, str], None]
 
@@ -41,10 +40,20 @@ class Stopped(Exception):
     pass
 
 
-def prompt_text(settings: BenchSettings, vocab_has_chatml: bool = True) -> str:
-    if vocab_has_chatml:
-        return chatml(settings.prompt, settings.system or None)
-    return f"{settings.system}\n\n{settings.prompt}" if settings.system else settings.prompt
+def render_prompt(settings: BenchSettings, model: Model) -> chat_template.RenderedPrompt:
+    """The text every engine's prompt ids come from: the model's own chat template, or the raw prompt.
+
+    Raises chat_template.TemplateError when the template does not render."""
+    meta = model.metadata
+    tokens = meta.get("tokenizer.ggml.tokens") or []
+
+    def token_text(key: str) -> str:
+        i = meta.get(key)
+        return tokens[i] if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(tokens) else ""
+
+    return chat_template.render(meta.get("tokenizer.chat_template"), settings.prompt, settings.system or None,
+                                bos_token=token_text("tokenizer.ggml.bos_token_id"),
+                                eos_token=token_text("tokenizer.ggml.eos_token_id"))
 
 
 def make_engines(keys: list[str], site: dict[str, Any], settings: BenchSettings) -> list[Engine]:
@@ -54,23 +63,29 @@ def make_engines(keys: list[str], site: dict[str, Any], settings: BenchSettings)
     return made(keys, site, settings)
 
 
-async def new_result(settings: BenchSettings, model: Model, site: dict[str, Any], environment: dict[str, Any],
+async def new_result(settings: BenchSettings, model: Model, tokenizer: LlamaCppTokenizer, environment: dict[str, Any],
                      assets: list[dict[str, Any]]) -> dict[str, Any]:
     """An empty result for this model and settings, with the prompt and passage ids every engine gets.
 
-    The ids come from the model's tokenizer.json through flare's FlareTokenizer (llama.cpp's ids).
+    The prompt is the model's own chat template rendered with jinja2 (`prompt_format` "gguf-template"),
+    or the raw text for a model without one ("raw"); its ids, and the passage's, are llama.cpp's
+    (`tokenizer`), with the model's BOS rule. Raises chat_template.TemplateError (a ValueError).
     """
-    flare = await load_flare_module(site["flare"])
-    tokenizer = flare.FlareTokenizer.from_json(model.tokenizer_json)
-    text = prompt_text(settings, '"<|im_start|>"' in model.tokenizer_json)
-    try:
-        prompt_ids = [int(x) for x in tokenizer.encode(text).to_py()]
-        passage_ids = [int(x) for x in tokenizer.encode(settings.passage).to_py()]
-    finally:
-        tokenizer.free()
+    rendered = render_prompt(settings, model)
+    prompt_ids = await tokenizer.encode(rendered.text)
+    passage_ids = await tokenizer.encode(settings.passage)
+    controls = chat_template.control_strings(model.metadata)
+    typed = chat_template.control_strings_in(settings.prompt + "\n" + (settings.system or ""), controls)
+    warnings = [f"the prompt contains the model's control string(s) {typed}: they are tokenized as control tokens, "
+                "as llama.cpp's server does, and can change the conversation's turns"] if typed else []
     result = results.new_result(settings.to_dict(), environment, assets,
                                 {"name": model.name, "size": model.size, "sha256": model.sha256, "header": model.header})
-    result.update(prompt_text=text, prompt_ids=prompt_ids, passage_ids=passage_ids, stopped_by_user=False)
+    stop_ids = [] if settings.ignore_eos else tokenizer.eog_ids
+    result.update(prompt_text=rendered.text, prompt_format=rendered.format, prompt_ids=prompt_ids,
+                  passage_ids=passage_ids, tokenizer=tokenizer.source,
+                  bos={"id": tokenizer.bos_id, "add_bos_token": tokenizer.add_bos,
+                       "template_wrote_bos": rendered.starts_with_bos_text},
+                  stop_ids=stop_ids, prompt_warnings=warnings, stopped_by_user=False)
     return result
 
 
@@ -105,60 +120,79 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
     Stops at the first id in `stop_ids` (not counted, the same set for every engine), at `max_tokens`,
     when the engine ends the stream itself, or on Stop. Raises RunFailed (carrying the partial run,
     stop_reason 'error' or 'context') when the engine fails mid-run: measured tokens are never lost.
+
+    What a token costs here beyond the engine's own calls (README, "Performance of the harness"): one
+    `performance.now()` call (looked up once), and the resumption of the loop by the engine's promise,
+    which app.web.fastloop makes a microtask instead of a browser task. The progress callback and the
+    yield to the browser run every YIELD_EVERY_MS, not per token: the page can only paint during the yield.
     """
+    from app.web import fastloop  # noqa: PLC0415 - the loop's machinery, kept with the loop
+
     yielder = await _yield_module()
     every_ms = float(yielder.YIELD_EVERY_MS)
+    yield_to_browser = yielder.yieldToBrowser  # looked up once, not per yield
     stamps_tokens = getattr(engine, "stamps_tokens", False)  # looked up once, not per token
+    now = fastloop.clock()  # performance.now itself: one FFI call per read, no attribute lookups
     await engine.reset()
     ids: list[int] = []
     times: list[float] = []
-    reason = "max tokens"
-    start = jsbridge.now_ms()
-    end = start
-    try:
-        await engine.prefill(prompt_ids, max_tokens)
-        end = jsbridge.now_ms()
-        last_yield = end
-        while len(ids) < max_tokens:
-            token = await engine.next_token()
-            stamp = jsbridge.now_ms()
-            if token is None:
-                # An engine that ends its stream itself at an id of the stop set (flare's EOS) stopped where the others do.
-                reason = "end token" if getattr(engine, "ended_on_stop_id", False) else "engine end"
-                break
-            if token in stop_ids:
-                reason = "end token"
-                break
-            if stamps_tokens:
-                stamp = engine.token_time_ms  # the engine's own record of when the id was produced
-            ids.append(token)
-            times.append(stamp)
-            on_token(len(ids))
-            if stamp - last_yield >= every_ms:
-                # Let clicks (Stop) and painting through; see web/static/yield.js.
-                await yielder.yieldToBrowser()
-                last_yield = jsbridge.now_ms()
-            if controller.stop_requested:
-                await engine.stop()
-                reason = "user"
-                break
-    except (EngineError, JsException) as err:
-        message = str(err)
-        run = results.make_run(index, len(prompt_ids), start, end, ids, times, stop_reason="context" if _is_context_error(message) else "error", error=message, cold=cold)
-        raise RunFailed(message, run) from None
-    if getattr(engine, "prefill_is_first_token", False) and times:
-        end = times[0]  # prefill is not a separate call here (see engines/tjs_engine.py)
-    return results.make_run(index, len(prompt_ids), start, end, ids, times, stop_reason=reason, cold=cold)
+
+    async def timed() -> dict[str, Any]:
+        reason = "max tokens"
+        start = now()
+        end = start
+        try:
+            await engine.prefill(prompt_ids, max_tokens)
+            end = now()
+            last_yield = end
+            while len(ids) < max_tokens:
+                token = await engine.next_token()
+                stamp = now()
+                if token is None:
+                    # An engine that ended its stream itself at an id of the shared stop set (flare's EOS) stopped where
+                # the others do; anything else is the engine's own early end.
+                    reason = "end token" if getattr(engine, "ended_at_id", None) in stop_ids else "engine end"
+                    break
+                if token in stop_ids:
+                    reason = "end token"
+                    break
+                if stamps_tokens:
+                    stamp = engine.token_time_ms  # the engine's own record of when the id was produced
+                ids.append(token)
+                times.append(stamp)
+                if stamp - last_yield >= every_ms:
+                    on_token(len(ids))  # progress, painted during the yield that follows
+                    # Let clicks (Stop) and painting through; see web/static/yield.js.
+                    await yield_to_browser()
+                    last_yield = now()
+                if controller.stop_requested:
+                    await engine.stop()
+                    reason = "user"
+                    break
+        except (EngineError, JsException) as err:
+            message = str(err)
+            run = results.make_run(index, len(prompt_ids), start, end, ids, times, stop_reason="context" if _is_context_error(message) else "error", error=message, cold=cold)
+            raise RunFailed(message, run) from None
+        if getattr(engine, "prefill_is_first_token", False) and times:
+            end = times[0]  # prefill is not a separate call here (see engines/tjs_engine.py)
+        return results.make_run(index, len(prompt_ids), start, end, ids, times, stop_reason=reason, cold=cold)
+
+    return await fastloop.run(timed())
 
 
 class Benchmark:
     def __init__(self, settings: BenchSettings, model: Model, prompt_ids: list[int], passage_ids: list[int],
                  progress: Progress, log: Callable[[str], None], controller: Controller,
-                 on_row: Callable[[], None] = lambda: None, refusals: dict[str, str] | None = None) -> None:
+                 on_row: Callable[[], None] = lambda: None, refusals: dict[str, str] | None = None,
+                 tokenizer: LlamaCppTokenizer | None = None, stop_ids: list[int] | None = None) -> None:
         self.on_row = on_row
         # engine key -> why it cannot run this model (header values it cannot honour), decided before loading
         self.refusals = dict(model.refusals if refusals is None else refusals)
-        self.stop_ids = frozenset(model.limits.get("stop_ids") or ())
+        # The same end-of-generation ids for every engine: llama.cpp's set for the model (the result's stop_ids);
+        # without a tokenizer of record, the GGUF's EOS/EOT/EOM. Empty with ignore_eos: every row runs to max tokens.
+        self.tokenizer = tokenizer
+        self.stop_ids = frozenset(stop_ids if stop_ids is not None else
+                                  (() if settings.ignore_eos else model.limits.get("stop_ids") or ()))
         self.settings = settings
         self.model = model
         self.prompt_ids = prompt_ids
@@ -200,6 +234,9 @@ class Benchmark:
         """Why `engine` must not run here (checked before it loads), or None."""
         if engine.key in self.refusals:
             return self.refusals[engine.key]
+        own = getattr(engine, "unsupported_reason", None)
+        if own is not None and (reason := own(self.model)):
+            return reason
         name = f"{engine.engine} {engine.backend}"
         # The teacher-forced check feeds at most max_tokens reference tokens, so this bound covers it too.
         return generation_limits.context_refusal(name, engine.context_tokens(self.model), len(self.prompt_ids),
@@ -224,6 +261,7 @@ class Benchmark:
             row["shims"] = ["webgpu-limits=adapter"]
         name = f"{engine.engine} {row['backend']}"
         start_units = self.units_done
+        row["context_tokens"] = engine.context_tokens(self.model)
         refusal = self.refusal(engine)
         if refusal:
             row["unsupported"] = refusal
@@ -267,7 +305,8 @@ class Benchmark:
                         raise Stopped
             row["summary"] = results.summarize_row(row["runs"])
             first = row["runs"][0]["token_ids"] if row["runs"] else []
-            row["output_text"] = await engine.decode_text(first)
+            # What each engine answered, as llama.cpp's text for its ids: one detokenizer for every row.
+            row["output_text"] = await (self.tokenizer.decode(first) if self.tokenizer else engine.decode_text(first))
             row["correctness"] = await self.check(engine, row, first)
         except Stopped:
             row["summary"] = results.summarize_row(row["runs"])

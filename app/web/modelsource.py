@@ -82,7 +82,7 @@ async def clear_opfs_cache() -> None:
 
 async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, dict]) -> tuple[Model, dict[str, Any]]:
     """The embedded model: OPFS copy if present (warm), else the network (cold), then cached."""
-    path = site_model_info["gguf"]
+    path = site_model_info.get("gguf") or site_model_info["file"]
     sha = manifest_files.get(path, {}).get("sha256")
     cache_name = f"{sha}.gguf" if sha else None
     folder = await _opfs_dir()  # looked up once: every OPFS step below goes through it
@@ -104,11 +104,25 @@ async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, 
             if again is not None:
                 fetch["warm_fetch_ms"] = jsbridge.now_ms() - t1
     header = header_of(data, path)
-    tokenizer = await jsbridge.fetch_text(site_model_info["tokenizer"])
-    model = Model(data=data, size=int(data.length), name=site_model_info["name"], sha256=sha,
-                  tokenizer_json=tokenizer, header=header.summary(), tensor_types=header.type_counts,
-                  limits=generation_limits.limits(header.metadata), refusals=unsupported_engines(header))
-    return model, fetch
+    tokenizer = await jsbridge.fetch_text(site_model_info["tokenizer"]) if site_model_info.get("tokenizer") else None
+    return _model(data, site_model_info["name"], sha, header, tokenizer), fetch
+
+
+def _model(data: Any, name: str, sha: str | None, header: GGUFHeader, tokenizer: str | None) -> Model:
+    return Model(data=data, size=int(data.length), name=name, sha256=sha, tokenizer_json=tokenizer,
+                 header=header.summary(), tensor_types=header.type_counts, metadata=header.metadata,
+                 limits=generation_limits.limits(header.metadata), refusals=unsupported_engines(header))
+
+
+def find_site_model(site: dict[str, Any], model_id: str) -> dict[str, Any]:
+    """The embedded model with this id (site["models"]; an older site has only site["model"]).
+
+    Raises GGUFError naming the ids there are."""
+    models = site.get("models") or [site["model"]]
+    for info in models:
+        if info.get("id", "smollm2-135m") == model_id:
+            return info
+    raise GGUFError(f"no embedded model {model_id!r}; this site has {[m.get('id') for m in models]}")
 
 
 async def picked_model(file: Any) -> tuple[Model, dict[str, Any]]:
@@ -129,14 +143,13 @@ async def model_from_bytes(data: Any, name: str, fetch: dict[str, Any]) -> tuple
     """Any GGUF other than the embedded one: header checked, tokenizer built from its own vocabulary."""
     header = header_of(data, name)
     try:
+        # Only flare's notebook helpers use it (llama.cpp is the benchmark's tokenizer): a vocabulary the
+        # hand builder does not know (SentencePiece, e.g. Gemma) simply has none.
         tok = json.dumps(tokenizer_json(header.metadata, name), ensure_ascii=False)
-    except TokenizerBuildError as err:
-        raise GGUFError(str(err)) from None
+    except TokenizerBuildError:
+        tok = None
     digest = await _sha256_hex(data)
-    model = Model(data=data, size=int(data.length), name=name, sha256=digest, tokenizer_json=tok,
-                  header=header.summary(), tensor_types=header.type_counts,
-                  limits=generation_limits.limits(header.metadata), refusals=unsupported_engines(header))
-    return model, fetch
+    return _model(data, name, digest, header, tok), fetch
 
 
 async def _sha256_hex(data: Any) -> str:

@@ -16,14 +16,16 @@ from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-
 
 from app.core import report
 from app.core.chartdata import chart_data
-from app.core.gguf_header import GGUFError, check_types_runnable_by_flare
+from app.core.chat_template import TemplateError
+from app.core.gguf_header import GGUFError
 from app.core.settings import BenchSettings, SettingsError
 from app.web import dom, environment, jsbridge, modelsource
 from app.web.bench import Benchmark, Controller, make_engines, new_result
 from app.web.engines.base import EngineError
+from app.web.tokenizer import LlamaCppTokenizer
 
 INT_FIELDS = ("max_tokens", "runs", "warmup", "forced_tokens", "llamacpp_threads")
-BOOL_FIELDS = ("perplexity", "async_prefill")
+BOOL_FIELDS = ("perplexity", "async_prefill", "ignore_eos")
 
 
 def _adapter_text(adapter: dict[str, Any] | None) -> str:
@@ -34,6 +36,19 @@ def _adapter_text(adapter: dict[str, Any] | None) -> str:
     kind = "fallback (software)" if adapter["is_fallback_adapter"] else "hardware"
     name = " ".join(x for x in (adapter["vendor"], adapter["architecture"], adapter["description"]) if x) or "unnamed"
     return f"{name} - {kind}, maxStorageBufferBindingSize {adapter['max_storage_buffer_binding_size'] >> 20} MiB"
+
+
+def model_facts_text(site: dict[str, Any], model_id: str) -> str:
+    """One line of facts about an embedded model for the page's model box ("" for a picked file)."""
+    info = next((m for m in site.get("models") or [] if m.get("id") == model_id), None)
+    if info is None:
+        return "" if model_id != "file" else "Any GGUF: its header is checked before any engine sees it."
+    f = info.get("facts") or {}
+    mix = ", ".join(f"{k} {v}" for k, v in (f.get("quantization_mix") or f.get("tensor_types") or {}).items())
+    parts = [f"architecture {f.get('architecture', '?')}", f"{info.get('size', 0) / 1e6:.0f} MB",
+             f"context {f.get('context_length', '?')}", f"tensors {mix}" if mix else "",
+             "chat template in the file" if f.get("has_chat_template") else "no chat template (raw prompt)"]
+    return " · ".join(p for p in parts if p)
 
 
 class BenchPage:
@@ -63,7 +78,9 @@ class BenchPage:
         self.on("model-choice", "change", lambda e: self._toggle_file())
 
     def _toggle_file(self) -> None:
-        dom.element("model-file-label").hidden = dom.element("model-choice").value != "file"
+        choice = str(dom.element("model-choice").value)
+        dom.element("model-file-label").hidden = choice != "file"
+        dom.element("model-facts").textContent = model_facts_text(self.site, choice)
 
     def set_buttons(self) -> None:
         dom.element("run").disabled = self.running
@@ -81,6 +98,8 @@ class BenchPage:
         for name in BOOL_FIELDS:
             dom.element(name).checked = bool(getattr(s, name))
         dom.element("webgpu_limits").checked = s.webgpu_limits == "adapter"
+        dom.element("model-choice").value = s.model
+        self._toggle_file()
         for box in js.document.querySelectorAll("input[name=engine]"):
             box.checked = box.value in s.engines
 
@@ -96,6 +115,7 @@ class BenchPage:
             data[name] = bool(dom.element(name).checked)
         data["engines"] = [str(b.value) for b in js.document.querySelectorAll("input[name=engine]") if b.checked]
         data["webgpu_limits"] = "adapter" if dom.element("webgpu_limits").checked else "default"
+        data["model"] = str(dom.element("model-choice").value)
         return BenchSettings.from_dict(data)
 
     def form_error(self, message: str | None) -> None:
@@ -134,12 +154,12 @@ class BenchPage:
     async def load_model(self, settings: BenchSettings, model_url: str | None):
         if model_url:
             return await modelsource.served_file_model(model_url)
-        if dom.element("model-choice").value == "file":
+        if settings.model == "file":
             files = dom.element("model-file").files
             if not files or files.length == 0:
-                raise GGUFError("no GGUF file chosen: pick one, or choose the embedded model")
+                raise GGUFError("no GGUF file chosen: pick one, or choose an embedded model")
             return await modelsource.picked_model(files.item(0))
-        return await modelsource.site_model(self.site["model"], self.files)
+        return await modelsource.site_model(modelsource.find_site_model(self.site, settings.model), self.files)
 
     async def run(self, settings: BenchSettings, model_url: str | None = None) -> None:
         self.running = True
@@ -150,17 +170,23 @@ class BenchPage:
             model, fetch = await self.load_model(settings, model_url)
             dom.log(f"model {model.name}: {model.size / 1e6:.1f} MB from {fetch['source']} in {fetch['fetch_ms']:.0f} ms, "
                     f"tensors {model.tensor_types}")
-            if any(k.startswith("flare") for k in settings.engines):
-                check_types_runnable_by_flare(model.tensor_types)
             assets = self.manifest["site"]["pins"] + [
                 {"path": f["path"], "sha256": f["sha256"], "pin": f["pin"]} for f in self.manifest["files"]]
-            result = await new_result(settings, model, self.site, self.env, assets)
-            result.update(created=str(js.Date.new().toISOString()), model_fetch=fetch)
-            dom.log(f"prompt: {len(result['prompt_ids'])} ids; passage: {len(result['passage_ids'])} ids")
-            self.result = result
-            bench = Benchmark(settings, model, result["prompt_ids"], result["passage_ids"], self.progress, dom.log,
-                              self.controller, on_row=self.render, refusals=model.refusals)
-            await bench.run(make_engines(settings.engines, self.site, settings), result)
+            self.progress(0, "llama.cpp tokenizes the prompt (the tokenizer of record)")
+            tokenizer = await LlamaCppTokenizer.open(model, self.site["wllama"]["version"])
+            try:
+                result = await new_result(settings, model, tokenizer, self.env, assets)
+                result.update(created=str(js.Date.new().toISOString()), model_fetch=fetch)
+                dom.log(f"prompt ({result['prompt_format']}): {len(result['prompt_ids'])} ids, passage {len(result['passage_ids'])} ids, "
+                        f"from {tokenizer.source} (loaded in {tokenizer.load_ms:.0f} ms); stop ids {result['stop_ids']}")
+                for warning in result["prompt_warnings"]:
+                    dom.log(f"warning: {warning}")
+                self.result = result
+                bench = Benchmark(settings, model, result["prompt_ids"], result["passage_ids"], self.progress, dom.log,
+                                  self.controller, on_row=self.render, tokenizer=tokenizer, stop_ids=result["stop_ids"])
+                await bench.run(make_engines(settings.engines, self.site, settings), result)
+            finally:
+                await tokenizer.close()
             self.render()
             if result["rows"] and all(r.get("unsupported") for r in result["rows"]):
                 reasons = "; ".join(f"{r['engine']} {r['backend']}: {r['unsupported']}" for r in result["rows"])
@@ -169,7 +195,7 @@ class BenchPage:
             self.progress(1, "stopped: finished runs kept" if stopped else "done")
             self.running = False
             self.set_state("done", "Stopped" if stopped else "Done")
-        except (GGUFError, SettingsError, EngineError) as err:
+        except (GGUFError, SettingsError, EngineError, TemplateError) as err:
             self._fail(str(err))
         except JsException as err:
             self._fail(f"the browser raised: {err}")

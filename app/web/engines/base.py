@@ -18,13 +18,15 @@ class Model:
     size: int
     name: str
     sha256: str | None
-    tokenizer_json: str
+    tokenizer_json: str | None  # hand-built tokenizer.json (flare's notebook helpers only); None where it cannot be built
     header: dict[str, Any]
     tensor_types: dict[str, int] = field(default_factory=dict)
     # app.core.generation_limits.limits(metadata): {"context_length": int | None, "stop_ids": [int]}
     limits: dict[str, Any] = field(default_factory=dict)
     # app.core.engine_support.unsupported_engines(header): engine key -> why it cannot honour this file
     refusals: dict[str, str] = field(default_factory=dict)
+    # The GGUF's metadata (chat template, vocabulary, token types): what the prompt is rendered with
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine(Protocol):

@@ -41,7 +41,7 @@ class FlareEngine:
         self.handle: Any = None
         self.tokenizer: Any = None
         self.stop_reason: str | None = None  # flare's own stream_stop_reason ("eos", "length", ...) when it ended a stream
-        self.ended_on_stop_id = False
+        self.ended_at_id: int | None = None
 
     def context_tokens(self, model: Model) -> int | None:
         # flare-loader/src/gguf.rs: max_seq_len = `{arch}.context_length`, else 2048. Its KV cache is a
@@ -75,7 +75,7 @@ class FlareEngine:
         return times
 
     async def reset(self) -> None:
-        self.ended_on_stop_id = False
+        self.ended_at_id = None
         self.handle.reset()
         self.handle.set_repeat_last_n(0)
 
@@ -94,10 +94,12 @@ class FlareEngine:
         except JsException as err:
             raise EngineError(f"next_token_async failed: {describe_js_error(err)}") from None
         if token is None:
-            # flare ends a stream at `tokenizer.ggml.eos_token_id` (flare-web/src/lib.rs), an id of the
-            # benchmark's stop set: "eos" is the same stop as the other engines', not an early end.
+            # flare ends a stream at its own EOS (`tokenizer.ggml.eos_token_id`, flare-web/src/lib.rs) without
+            # handing the id over.
             self.stop_reason = str(self.handle.stream_stop_reason) or "end"
-            self.ended_on_stop_id = self.stop_reason == "eos"
+            eos = self.handle.eos_token_id
+            # The id it stopped at (not handed over); one_run counts it as the shared stop only if it is in the set.
+            self.ended_at_id = int(eos) if self.stop_reason == "eos" and eos is not None else None
             return None
         return int(token)
 

@@ -39,12 +39,22 @@ def _transformersjs(webgpu: bool) -> Factory:
     return make
 
 
+def _null(busy_ms: float) -> Factory:
+    def make(site: dict[str, Any], s: BenchSettings) -> Engine:
+        from app.web.engines.null_engine import NullEngine
+
+        return NullEngine(busy_ms)
+    return make
+
+
 FACTORIES: dict[str, Factory] = {
     "llamacpp-wasm": _llamacpp,
     "flare-cpu": _flare(webgpu=False),
     "flare-webgpu": _flare(webgpu=True),
     "transformersjs-wasm": _transformersjs(webgpu=False),
     "transformersjs-webgpu": _transformersjs(webgpu=True),
+    "null": _null(0.0),
+    "null-5ms": _null(5.0),
 }
 
 missing = set(BY_KEY) - set(FACTORIES)

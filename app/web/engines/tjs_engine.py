@@ -40,6 +40,17 @@ class TransformersJsEngine:
         self.stamps_tokens = True
         self.token_time_ms: float | None = None
 
+    def unsupported_reason(self, model: Model) -> str | None:
+        """Why this engine cannot run `model`, known before loading: it runs one converted model only."""
+        info = self.site.get("model")
+        if not info:
+            return ("this site was built without the Transformers.js model: run `python build.py --transformersjs` "
+                    "(needs pip install -e '.[convert]')")
+        if model.sha256 and info["source_gguf_sha256"] != model.sha256:
+            return (f"its ONNX model was converted from another GGUF (sha256 {info['source_gguf_sha256'][:8]}), "
+                    f"not this one ({model.sha256[:8]}): its row would not share weights with the others")
+        return None
+
     def context_tokens(self, model: Model) -> int | None:
         # The ONNX model is converted from the same GGUF: max_position_embeddings = `{arch}.context_length`.
         return model.limits.get("context_length")

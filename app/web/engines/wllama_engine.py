@@ -18,6 +18,23 @@ MODULE = "vendor/wllama/index.js"
 PROBE = "static/wllama_probe.js"
 
 
+async def open_wllama(model: Model, config: dict[str, Any]) -> Any:
+    """A wllama 2.4 instance with `model` loaded (config: n_ctx, n_threads...). Raises EngineError in words."""
+    module = await jsbridge.import_module(MODULE)
+    paths = {
+        "single-thread/wllama.wasm": jsbridge.page_url("vendor/wllama/single-thread/wllama.wasm"),
+        "multi-thread/wllama.wasm": jsbridge.page_url("vendor/wllama/multi-thread/wllama.wasm"),
+    }
+    w = module.Wllama.new(jsbridge.to_js_object(paths), jsbridge.to_js_object({"suppressNativeLog": True}))
+    blob = js.Blob.new(to_js([model.data]))
+    try:
+        await w.loadModel(to_js([blob]), jsbridge.to_js_object(config))
+    except JsException as err:
+        arch = model.header.get("architecture")
+        raise EngineError(f"llama.cpp could not load the model (architecture {arch!r}): {err}") from None
+    return w
+
+
 class WllamaEngine:
     key = "llamacpp-wasm"
     engine = "llama.cpp (wllama)"
@@ -36,21 +53,10 @@ class WllamaEngine:
         return self.n_ctx  # the n_ctx this engine loads with (llama.cpp allocates its KV cache for it)
 
     async def load(self, model: Model) -> dict[str, float]:
-        module = await jsbridge.import_module(MODULE)
         self.probe = await jsbridge.import_module(PROBE)
-        paths = {
-            "single-thread/wllama.wasm": jsbridge.page_url("vendor/wllama/single-thread/wllama.wasm"),
-            "multi-thread/wllama.wasm": jsbridge.page_url("vendor/wllama/multi-thread/wllama.wasm"),
-        }
-        self.w = module.Wllama.new(jsbridge.to_js_object(paths), jsbridge.to_js_object({"suppressNativeLog": True}))
-        # Always pass n_threads: wllama's own default is half of navigator.hardwareConcurrency.
-        config: dict[str, Any] = {"n_ctx": self.n_ctx, "n_threads": self.threads_wanted()}
-        blob = js.Blob.new(to_js([model.data]))
         t0 = jsbridge.now_ms()
-        try:
-            await self.w.loadModel(to_js([blob]), jsbridge.to_js_object(config))
-        except JsException as err:
-            raise EngineError(f"llama.cpp could not load the model: {err}") from None
+        # Always pass n_threads: wllama's own default is half of navigator.hardwareConcurrency.
+        self.w = await open_wllama(model, {"n_ctx": self.n_ctx, "n_threads": self.threads_wanted()})
         return {"parse_ms": jsbridge.now_ms() - t0}
 
     async def reset(self) -> None:

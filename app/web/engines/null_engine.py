@@ -1,0 +1,101 @@
+"""The null engine: flare's streaming API over no model (web/static/null_engine.js), driven exactly as
+flare is (app/web/engines/flare_engine.py), so that a row of it measures the harness alone.
+
+`null` answers each `next_token_async` at once: its decode tok/s is the ceiling of the loop that drives
+it. `null-5ms` busy-waits 5 ms a token on the main thread first, like a 200 tok/s CPU engine. Its
+ids are placeholders and its teacher-forced answers say "no model": top-1 -1 (never a token) and a
+uniform log-probability over the vocabulary, so its verdict is never `ok`, and its engine label says
+what it is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
+
+from app.web import jsbridge
+from app.web.engines.base import EngineError, Model
+
+GREEDY = (0.0, 1.0, 1, 1.0, 0.0)  # as flare's (ignored by the null engine)
+UNKNOWN_VOCABULARY = 65536  # the uniform log-probability's denominator when the GGUF names no vocabulary
+
+
+def _ids(ids: list[int]) -> Any:
+    return js.Uint32Array.new(to_js(ids))
+
+
+class NullEngine:
+    engine = "null (harness ceiling)"
+
+    def __init__(self, busy_ms: float = 0.0) -> None:
+        self.busy_ms = float(busy_ms)
+        self.key = "null" if self.busy_ms == 0 else f"null-{self.busy_ms:g}ms"
+        self.backend = "js stub" if self.busy_ms == 0 else f"js stub, {self.busy_ms:g} ms/token"
+        self.handle: Any = None
+        self.vocabulary = UNKNOWN_VOCABULARY
+        self.stop_reason: str | None = None
+        self.ended_on_stop_id = False
+
+    def context_tokens(self, model: Model) -> int | None:
+        return None  # no KV cache: no limit
+
+    async def load(self, model: Model) -> dict[str, float]:
+        module = await jsbridge.import_module("static/null_engine.js")
+        t0 = jsbridge.now_ms()
+        # Its placeholder ids avoid the model's stop set, so a run ends where max tokens says.
+        self.handle = module.createNullEngine(self.busy_ms, to_js(list(model.limits.get("stop_ids") or ())))
+        tokens = (getattr(model, "metadata", None) or {}).get("tokenizer.ggml.tokens")
+        if isinstance(tokens, (list, tuple)) and tokens:
+            self.vocabulary = len(tokens)
+        self.handle.set_repeat_last_n(0)
+        return {"parse_ms": jsbridge.now_ms() - t0}
+
+    async def reset(self) -> None:
+        self.ended_on_stop_id = False
+        self.handle.reset()
+        self.handle.set_repeat_last_n(0)
+
+    async def prefill(self, prompt_ids: list[int], max_tokens: int) -> None:
+        try:
+            self.handle.begin_stream_with_params(_ids(prompt_ids), max_tokens, *GREEDY)
+        except JsException as err:
+            raise EngineError(f"prefill failed: {err}") from None
+
+    async def next_token(self) -> int | None:
+        # The same Python as FlareEngine.next_token: the harness measured is the one flare gets.
+        try:
+            token = await self.handle.next_token_async()
+        except JsException as err:
+            raise EngineError(f"next_token_async failed: {err}") from None
+        if token is None:
+            self.stop_reason = str(self.handle.stream_stop_reason) or "end"
+            self.ended_on_stop_id = self.stop_reason == "eos"
+            return None
+        return int(token)
+
+    async def stop(self) -> None:
+        self.handle.stop_stream()
+
+    async def teacher_forced(self, prefix: list[int], continuation: list[int]) -> list[tuple[int, float]]:
+        # No model: no top-1 (-1 is never a token) and every token equally likely.
+        return [(-1, -math.log(self.vocabulary)) for _ in continuation]
+
+    async def decode_text(self, ids: list[int]) -> str:
+        return f"(null engine: {len(ids)} placeholder ids, no model, no text)" if ids else ""
+
+    def info(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"version": "-", "api": "next_token_async", "busy_ms_per_token": self.busy_ms,
+                                "note": "no model: measures the harness (web/static/null_engine.js)",
+                                # The row's weights column says so too (Benchmark.weights_of reads this).
+                                "weights": {"format": "none (null engine)", "size": 0, "sha256": None}}
+        if self.handle is not None:
+            info["backend_info"] = str(self.handle.backend_info())
+        return info
+
+    async def unload(self) -> None:
+        if self.handle is not None:
+            self.handle.free()
+        self.handle = None

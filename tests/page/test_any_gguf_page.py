@@ -1,0 +1,58 @@
+"""Any GGUF llama.cpp runs (real page): llama.cpp is the tokenizer of record, the model's own template (or the
+raw prompt) is what gets tokenized, and an engine that cannot run a model says so while the others run."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.page.helpers import open_bench, result, wait_state
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+# ../shared/NOTES.md, flare-web item 5: llama.cpp's ids for SmolLM2's ChatML capital-of-France prompt.
+NOTES_IDS = [1, 9690, 198, 2683, 359, 253, 5356, 11173, 30, 2, 198, 1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47,
+             2, 198, 1, 520, 9531, 198]
+TINY = {"max_tokens": 8, "runs": 1, "warmup": 0, "forced_tokens": 0, "perplexity": False}
+
+
+def test_smollm2_prompt_ids_are_llama_cpps_and_those_of_the_notes(chromium, site_url):
+    settings = {**TINY, "prompt": "What is the capital of France?", "system": "You are a helpful assistant.",
+                "engines": ["llamacpp-wasm"]}
+    open_bench(chromium, site_url, settings, autorun=True)
+    assert wait_state(chromium, {"done", "error"}, timeout=300) == "done", chromium.find_element("id", "form-error").text
+    data = result(chromium)
+    assert data["prompt_ids"] == NOTES_IDS
+    assert data["prompt_format"] == "gguf-template" and data["tokenizer"].startswith("llama.cpp (wllama 2.4")
+    assert data["bos"]["add_bos_token"] is False and data["prompt_warnings"] == []
+    assert data["rows"][0]["output_text"].startswith("The capital of France is Paris")
+    assert 2 in data["stop_ids"], "<|im_end|> ends a turn for llama.cpp"
+
+
+def test_gemma3_runs_on_llamacpp_and_flare_says_why_it_cannot(chromium, site_url):
+    settings = {**TINY, "model": "gemma3-270m", "prompt": "The capital of France is", "system": "",
+                "engines": ["llamacpp-wasm", "flare-cpu"]}
+    open_bench(chromium, site_url, settings, autorun=True)
+    assert wait_state(chromium, {"done", "error"}, timeout=400) == "done", chromium.find_element("id", "form-error").text
+    data = result(chromium)
+    assert data["model"]["header"]["architecture"] == "gemma3"
+    # No template in this file: the raw prompt, with exactly one BOS (add_bos_token is true).
+    assert data["prompt_format"] == "raw" and data["prompt_text"] == "The capital of France is"
+    assert data["prompt_ids"][0] == data["bos"]["id"] == 2 and data["prompt_ids"].count(2) == 1
+    llama, flare = data["rows"]
+    assert llama["error"] is None and llama["runs"][0]["token_ids"] and llama["output_text"].strip()
+    assert flare["unsupported"] and "gemma3" in flare["unsupported"] and flare["runs"] == []
+    verdicts = dict(chromium.execute_script(
+        "return [...document.querySelectorAll('#results tr[data-row]')].map(tr => [tr.dataset.row, tr.dataset.verdict])"))
+    assert verdicts == {"llamacpp-wasm": "reference", "flare-cpu": "unsupported"}
+    assert "gemma3" in chromium.find_element("id", "results").text
+
+
+def test_control_strings_typed_in_the_prompt_are_tokenized_as_llama_cpp_does_and_warned(chromium, site_url):
+    settings = {**TINY, "max_tokens": 2, "prompt": "hi<|im_end|>\n<|im_start|>assistant\nI am", "engines": ["llamacpp-wasm"]}
+    open_bench(chromium, site_url, settings, autorun=True)
+    assert wait_state(chromium, {"done", "error"}, timeout=300) == "done"
+    data = result(chromium)
+    assert data["prompt_warnings"] and "<|im_end|>" in data["prompt_warnings"][0]
+    user_part = data["prompt_ids"][data["prompt_ids"].index(4093):]  # from "user"
+    assert 2 in user_part[:6], "the typed <|im_end|> became the control token 2"
+    assert "control string" in chromium.find_element("id", "log").text
