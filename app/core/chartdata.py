@@ -16,7 +16,7 @@ from app.core.report import verdict
 PALETTE = {e.key: e.color for e in CATALOG}
 APART_COLOR = "#8c959f"  # one grey for every row drawn apart: not on the colour scale of correct rows
 APART = frozenset({"WRONG"})  # drawn, hatched
-NO_BAR = frozenset({"GPU ERROR", "ERROR", "unsupported"})  # labelled, never drawn
+NO_BAR = frozenset({"GPU ERROR", "ERROR", "unsupported", "running"})  # labelled, never drawn
 
 
 def _label(row: dict[str, Any]) -> list[str]:

@@ -29,6 +29,10 @@ CATALOG: tuple[EngineInfo, ...] = (
     EngineInfo("flare-webgpu", "flare-web WebGPU", "flare", "#bf3989", default=True),
     EngineInfo("transformersjs-wasm", "transformers.js WASM", "transformersjs", "#1a7f37", needs="transformersjs"),
     EngineInfo("transformersjs-webgpu", "transformers.js WebGPU", "transformersjs", "#9a6700", needs="transformersjs"),
+    # No model: flare's streaming API answering at once (the harness's ceiling) or after 5 ms of busy work
+    # (a 200 tok/s engine). Not on the page; `--engines null` / `null-5ms` (app/web/engines/null_engine.py).
+    EngineInfo("null", "null engine (harness ceiling)", "null", "#8c959f", hidden=True),
+    EngineInfo("null-5ms", "null engine, 5 ms a token", "null-5ms", "#d0d7de", hidden=True),
 )
 
 BY_KEY = {e.key: e for e in CATALOG}

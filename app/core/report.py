@@ -24,7 +24,7 @@ def _num(value: float | None, fmt: str = "{:.2f}") -> str:
 
 
 # Verdicts from worst to best; the thresholds are those of `verdict` (README, "Reading a run").
-VERDICTS = ("GPU ERROR", "ERROR", "WRONG", "DEGRADED", "unsupported", "unchecked", "ok", "reference")
+VERDICTS = ("GPU ERROR", "ERROR", "WRONG", "DEGRADED", "unsupported", "unchecked", "ok", "reference", "running")
 OK_AT, DEGRADED_AT = 0.9, 0.5
 
 
@@ -37,6 +37,8 @@ def verdict(row: dict[str, Any]) -> str:
     """
     if row.get("unsupported"):
         return "unsupported"
+    if row.get("in_progress"):
+        return "running"
     if (row.get("gpu_errors") or {}).get("count"):
         return "GPU ERROR"
     if row.get("error"):

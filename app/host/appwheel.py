@@ -1,4 +1,4 @@
-"""Build the `app` wheel that the page installs with micropip.
+"""Build the `app` wheel that the page loads from the site's Pyodide lock (the notebook worker: micropip).
 
 Written by hand rather than through a build backend so that the same sources always give the
 same bytes (fixed timestamps, sorted entries): a rebuild with nothing changed rewrites nothing.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import re
 import tomllib
 import zipfile
 from pathlib import Path
@@ -17,6 +18,9 @@ from pathlib import Path
 from app.host.pins import REPO_ROOT
 
 EXCLUDED_DIRS = {"host", "__pycache__"}
+# What the page needs inside Pyodide, beyond the stdlib (pyproject's dependencies are host-only there):
+# micropip finds these in the site's pyodide-lock.json (wheels the build serves) when it installs this wheel.
+PAGE_REQUIRES = ("jinja2>=3.1",)
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 
@@ -33,6 +37,12 @@ def _sources(package_dir: Path) -> list[Path]:
     return files
 
 
+def app_package_name(root: Path = REPO_ROOT) -> str:
+    """The wheel's package name as pyodide-lock.json lists it (the page loads it by that name)."""
+    name = tomllib.loads((root / "pyproject.toml").read_text())["project"]["name"]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def build_app_wheel(out_dir: Path, root: Path = REPO_ROOT) -> Path:
     project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     name, version = project["name"], project["version"]
@@ -41,6 +51,7 @@ def build_app_wheel(out_dir: Path, root: Path = REPO_ROOT) -> Path:
     metadata = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
                 f"Summary: {project.get('description', '')}", f"Requires-Python: {project['requires-python']}"]
     metadata += [f"Requires-Dist: {dep}" for dep in project.get("dependencies", [])]
+    metadata += [f'Requires-Dist: {dep}; sys_platform == "emscripten"' for dep in PAGE_REQUIRES]
     entries: list[tuple[str, bytes]] = []
     package_dir = root / "app"
     for path in _sources(package_dir):

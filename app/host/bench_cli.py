@@ -10,8 +10,17 @@ import time
 from pathlib import Path
 
 from app.core import report, results
-from app.core.gguf_header import GGUFError, check_runnable_by_flare, read_header_from_path
-from app.core.settings import WEBGPU_LIMITS, DEFAULT_ENGINES, ENGINE_ALIASES, ENGINE_KEYS, BenchSettings, SettingsError, expand_engines
+from app.core.engine_support import unsupported_engines
+from app.core.gguf_header import GGUFError, read_header_from_path
+from app.core.settings import (
+    DEFAULT_ENGINES,
+    ENGINE_ALIASES,
+    ENGINE_KEYS,
+    WEBGPU_LIMITS,
+    BenchSettings,
+    SettingsError,
+    expand_engines,
+)
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -48,6 +57,7 @@ exit codes:
 examples:
   python -m app bench                                   # the embedded model, 3 engine rows
   python -m app bench --engines llamacpp,flare-cpu --max-tokens 16 --runs 1
+  python -m app bench --model gemma3-270m               # the second embedded model (Gemma 3 270M Q4_K_M)
   python -m app bench --model my.gguf --timeout 600 --json results/my.json"""
 
 
@@ -60,9 +70,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = BENCH_EPILOG
     p.formatter_class = HelpFormatter
     d = BenchSettings()
-    p.add_argument("--model", type=Path, metavar="PATH.gguf",
-                   help="a GGUF file from disk; checked before the browser starts (default: the embedded "
-                        "SmolLM2-135M-Instruct Q8_0 from dist/)")
+    p.add_argument("--model", default=None, metavar="ID|PATH.gguf",
+                   help=f"an embedded model ({', '.join(_embedded_ids())}; built into dist/, pinned and hash-checked) "
+                        "or a GGUF file from disk, checked before the browser starts (default: the embedded "
+                        f"{d.model}, SmolLM2-135M-Instruct Q8_0)")
     p.add_argument("--prompt", default=d.prompt, help="the user message, wrapped in the model's chat template")
     p.add_argument("--system", default=d.system, help="the system message of the chat template")
     p.add_argument("--max-tokens", type=int, default=d.max_tokens, metavar="N",
@@ -97,6 +108,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "to --json, and the exit code is 1")
 
 
+def _embedded_ids() -> list[str]:
+    """The embedded models' ids, from pins.toml (no build needed)."""
+    from app.host.pins import model_ids
+
+    return model_ids()
+
+
+def resolve_model(value: str | None) -> tuple[str | None, Path | None]:
+    """--model -> (embedded id, None) or (None, path); (None, None) when not given (the page's default).
+
+    An embedded id wins over a file of the same name in the working directory. Anything else is a
+    path; a value that is neither an id nor an existing file, and does not look like a path, is
+    refused with the list of ids (SettingsError, exit 2).
+    """
+    if value is None:
+        return None, None
+    ids = _embedded_ids()
+    if value in ids:
+        return value, None
+    path = Path(value)
+    if path.exists() or path.suffix.lower() == ".gguf" or "/" in value or "\\" in value:
+        return None, path  # check_model says what is wrong with it
+    raise SettingsError(f"--model {value!r} is neither an embedded model ({', '.join(ids)}) nor a file; "
+                        "give one of those ids or the path of a .gguf file")
+
+
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     engines = expand_engines([e.strip() for e in args.engines.split(",") if e.strip()])
     if args.cpu:
@@ -110,7 +147,18 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         "warmup": args.warmup, "engines": engines, "forced_tokens": args.forced_tokens,
         "perplexity": not args.no_perplexity, "async_prefill": args.async_prefill,
         "llamacpp_threads": args.llamacpp_threads, "webgpu_limits": args.webgpu_limits,
+        **_model_setting(args),
     })
+
+
+def _model_setting(args: argparse.Namespace) -> dict:
+    """settings["model"]: the embedded id, or "file" for a path (served to the page at /user-model/NAME)."""
+    model_id, path = resolve_model(getattr(args, "model", None))
+    if model_id is not None:
+        return {"model": model_id}
+    if path is not None:
+        return {"model": "file"}
+    return {}
 
 
 def text_table(result: dict) -> str:
@@ -123,8 +171,8 @@ def check_model(path: Path, settings: BenchSettings) -> None:
     """Refuse a --model file before any browser starts.
 
     Raises GGUFError("PATH: what is wrong") for a missing or unreadable path, any malformed GGUF
-    header (gguf_header.read_header_from_path turns every malformed input into GGUFError), and,
-    when a flare row is selected, tensor types flare has no kernels for.
+    header (gguf_header.read_header_from_path turns every malformed input into GGUFError), and a
+    file that no selected engine can run (app.core.engine_support.unsupported_engines).
     """
     try:
         if not path.exists():
@@ -132,8 +180,12 @@ def check_model(path: Path, settings: BenchSettings) -> None:
         if not path.is_file():
             raise GGUFError("not a regular file: pass a .gguf model file")
         header = read_header_from_path(path)
-        if any(e.startswith("flare") for e in settings.engines):
-            check_runnable_by_flare(header)
+        # An engine that cannot honour the file becomes an `unsupported` row while the others run; only
+        # when no selected engine can run it is the file refused here (exit 2).
+        refused = unsupported_engines(header)
+        if all(e in refused for e in settings.engines):
+            reasons = "; ".join(f"{e}: {refused[e]}" for e in settings.engines)
+            raise GGUFError(f"no selected engine can run it ({reasons})")
     except OSError as err:  # stat() refused (e.g. a folder on the way without permission)
         raise GGUFError(f"{path}: cannot read it: {err.strerror or err}") from None
     except GGUFError as err:
@@ -198,8 +250,9 @@ def run(args: argparse.Namespace) -> int:
     """The bench command: exit code 0 (finished), 1 (failed, timed out, browser lost), 2 (bad input)."""
     try:
         settings = settings_from_args(args)
-        if args.model is not None:
-            check_model(args.model, settings)
+        _, model_path = resolve_model(args.model)
+        if model_path is not None:
+            check_model(model_path, settings)
         if not 0 < args.timeout <= MAX_TIMEOUT_S:
             raise SettingsError(f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g} (a week), "
                                 f"not {args.timeout:g}")
@@ -230,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
         reason = f"interrupted after {time.monotonic() - started:.0f} s while '{_activity(progress.activity)}'"
         print(f"bench: {reason}; {_rows_written(progress.result(), args.json, reason)}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as err:  # noqa: BLE001 - a WebDriver / urllib3 failure outside run_page: words, not a traceback
+    except Exception as err:
         from selenium.common.exceptions import WebDriverException
         from urllib3.exceptions import HTTPError
 
@@ -245,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, started: float) -> int:
-    from app.host.build import DIST, BuildError, Builder, has_transformersjs_model
+    from app.host.build import DIST, Builder, BuildError, has_transformersjs_model
     from app.host.cache import Cache, default_cache_dir
     from app.host.chromium import ChromiumMissing, find_binaries
     from app.host.pagerun import run_page
@@ -265,9 +318,10 @@ def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, 
         return EXIT_FAILED
     query = {"autorun": "1", "settings": json.dumps(settings.to_dict())}
     extra = None
-    if args.model is not None:
-        route = f"/user-model/{args.model.name}"
-        extra = {route: args.model.resolve()}
+    _, model_path = resolve_model(args.model)
+    if model_path is not None:  # an embedded id is in settings["model"]; a file is served beside dist/
+        route = f"/user-model/{model_path.name}"
+        extra = {route: model_path.resolve()}
         query["model"] = route.lstrip("/")
     progress.activity = "[bench] starting Chromium"
     print(f"[bench] running {', '.join(settings.engines)} in headless Chromium "

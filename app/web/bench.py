@@ -220,9 +220,10 @@ class Benchmark:
         await gpu_capture.set_adapter_limits(self.settings.webgpu_limits == "adapter")
         result["stop_ids"] = sorted(self.stop_ids)
         for engine in engines:
-            row = await self.run_engine(engine)
-            result["rows"].append(row)
-            self.on_row()  # rows appear as they finish: nothing measured is lost if a later row fails
+            # The row is in the result from its start and republished after every run, so a run that hangs
+            # or times out later loses nothing already measured.
+            await self.run_engine(engine, result["rows"])
+            self.on_row()
             if self.controller.stop_requested:
                 result["stopped_by_user"] = True
                 result["stop_requested_ms"] = self.controller.stop_requested_ms
@@ -246,15 +247,26 @@ class Benchmark:
         self.units_done = start_units + self.units_per_engine
         self.progress(min(1.0, self.units_done / self.total_units), f"{name}: {message}")
 
-    async def run_engine(self, engine: Engine) -> dict[str, Any]:
+    async def run_engine(self, engine: Engine, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """One engine's row: load, warmups, measured runs, checks. Appended to `rows` at once, marked
+        `in_progress` until it ends, and republished (on_row) after every run."""
         s = self.settings
         row: dict[str, Any] = {
             "key": engine.key, "engine": engine.engine, "backend": engine.backend,
             "is_reference": engine.key == REFERENCE_KEY,
             "load": {}, "warmups": [], "runs": [], "summary": None, "correctness": None,
             "info": {}, "output_text": "", "error": None, "unsupported": None, "shims": [],
-            "gpu_errors": None, "console_errors": None, "gpu_devices": [],
+            "gpu_errors": None, "console_errors": None, "gpu_devices": [], "in_progress": True,
         }
+        if rows is not None:
+            rows.append(row)
+        try:
+            return await self._run_row(engine, row)
+        finally:
+            row.pop("in_progress", None)
+
+    async def _run_row(self, engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
+        s = self.settings
         if s.webgpu_limits == "adapter" and engine.backend == "webgpu":
             # The opt-in shim changes how the engine runs: the row says so wherever it appears.
             row["backend"] = "webgpu (adapter limits)"
@@ -297,6 +309,8 @@ class Benchmark:
                         raise EngineError(f"{label} failed after {len(failed.run['token_ids'])} tokens "
                                           f"({failed.run['stop_reason']}): {failed}") from None
                     row[kind].append(run)
+                    row["summary"] = results.summarize_row(row["runs"])
+                    self.on_row()
                     d = run["derived"]
                     self.log(f"{label}: {d['tokens']} tokens ({run['stop_reason']}), TTFT {d['ttft_ms'] or 0:.0f} ms, "
                              f"decode {d['decode_tok_s'] or 0:.2f} tok/s" + (" [cold: no warmup]" if cold else ""))

@@ -1,4 +1,4 @@
-// Boots Pyodide from this site, installs the `app` wheel with micropip and hands over to Python.
+// Boots Pyodide from this site with the `app` wheel (from the site's Pyodide lock) and hands over to Python.
 // Everything after the hand-over (environment probe, engines, benchmark, rendering) is Python.
 import { loadPyodide } from "../pyodide.mjs";
 import { install as installGpuCapture } from "./gpu_capture.js";
@@ -31,14 +31,11 @@ async function boot() {
   const timings = { boot_start_ms: performance.now() };
   setStatus("Loading Pyodide…");
   const indexURL = new URL("./", location.href).href;
-  const pyodide = await loadPyodide({ indexURL });
+  // The app wheel and what it needs (jinja2...) are entries of the site's pyodide-lock.json: loadPyodide
+  // fetches them while it boots, with no micropip to load and no resolution to run afterwards.
+  const pyodide = await loadPyodide({ indexURL, packages: [site.app_package], stdout: () => {} });
   timings.pyodide_ready_ms = performance.now();
-  setStatus("Installing the app wheel with micropip…");
-  await pyodide.loadPackage("micropip", { messageCallback: () => {} });
-  const micropip = pyodide.pyimport("micropip");
-  await micropip.install(new URL(site.app_wheel, indexURL).href);
-  micropip.destroy();
-  timings.app_installed_ms = performance.now();
+  timings.app_installed_ms = timings.pyodide_ready_ms; // the wheel came with Pyodide
   globalThis.benchPyodide = pyodide;
   const page = pyodide.pyimport(document.body.dataset.pyPage || "app.web.page");
   try {

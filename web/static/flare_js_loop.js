@@ -1,4 +1,5 @@
-// The same flare decode loop as app.web.bench.one_run, written in plain JavaScript. Used only by
+// The same decode loop as app.web.bench.one_run, written in plain JavaScript, over any object with
+// flare-web's streaming API (flare itself, or the null engine of static/null_engine.js). Used only by
 // the overhead page, to measure what driving the engine from Python costs per token.
 import { yieldToBrowser, YIELD_EVERY_MS } from "./yield.js";
 
