@@ -236,10 +236,7 @@ def reading(result: dict[str, Any]) -> list[str]:
                              f"after a few greedy tokens; run with --forced-tokens for the teacher-forced check)")
             if v != "ok" or row.get("shims"):
                 lines.append(f"{name}: {v} - " + ", ".join(parts))
-        elif v == "ERROR":
-            lines.append(f"{name}: ERROR - {row['error'][:300]}")
-        elif v == "unsupported":
-            lines.append(f"{name}: not run - {row['unsupported']}")
+        # ERROR and unsupported rows: their reason is already the note under the table.
         if row.get("shims"):
             lines.append(f"{name}: ran with an opt-in shim ({', '.join(row['shims'])}): not the published engine's behaviour")
 

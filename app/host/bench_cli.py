@@ -86,6 +86,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-perplexity", action="store_true", help="skip the perplexity of the fixed passage")
     p.add_argument("--async-prefill", action="store_true",
                    help="flare: prefill with begin_stream_with_params_async instead of the synchronous call")
+    p.add_argument("--ignore-eos", action="store_true",
+                   help="every engine runs to --max-tokens instead of stopping at the model's end-of-generation "
+                        "tokens (llama.cpp's set), for fixed lengths as llama-bench measures them; flare still "
+                        "ends at its own EOS, and the table says when token counts differ")
     p.add_argument("--llamacpp-threads", type=int, default=d.llamacpp_threads, metavar="N",
                    help="llama.cpp (wllama) threads, 0-64; 0: all the cores the page may use "
                         "(navigator.hardwareConcurrency when cross-origin isolated, else 1); "
@@ -145,7 +149,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     return BenchSettings.from_dict({
         "prompt": args.prompt, "system": args.system, "max_tokens": args.max_tokens, "runs": args.runs,
         "warmup": args.warmup, "engines": engines, "forced_tokens": args.forced_tokens,
-        "perplexity": not args.no_perplexity, "async_prefill": args.async_prefill,
+        "perplexity": not args.no_perplexity, "async_prefill": args.async_prefill, "ignore_eos": args.ignore_eos,
         "llamacpp_threads": args.llamacpp_threads, "webgpu_limits": args.webgpu_limits,
         **_model_setting(args),
     })

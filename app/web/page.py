@@ -274,9 +274,12 @@ class BenchPage:
 async def boot(site_proxy: Any, timings_proxy: Any) -> None:
     site = site_proxy.to_py()
     timings = timings_proxy.to_py()
+    marks = {"boot_entered": jsbridge.now_ms(), **timings}
     try:
         env = await environment.collect(site)
+        marks["env"] = jsbridge.now_ms()
         manifest = json.loads(await jsbridge.fetch_text("manifest.json"))
+        marks["manifest"] = jsbridge.now_ms()
     except Exception as err:
         dom.show_error(f"Probing the environment failed: {err}")
         raise
@@ -305,6 +308,8 @@ async def boot(site_proxy: Any, timings_proxy: Any) -> None:
         page.charts = await jsbridge.import_module("static/charts.js")
     except JsException as err:
         dom.log(f"charts unavailable: {err}")
+    marks["charts"] = jsbridge.now_ms()
+    js.window.benchBootMarks = jsbridge.to_js_object(marks)
     js.window.benchPage = create_proxy(page)
     page.wire()
     query = parse_qs(str(js.location.search).lstrip("?"))

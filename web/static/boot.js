@@ -33,11 +33,12 @@ async function boot() {
   const indexURL = new URL("./", location.href).href;
   // The app wheel and what it needs (jinja2...) are entries of the site's pyodide-lock.json: loadPyodide
   // fetches them while it boots, with no micropip to load and no resolution to run afterwards.
-  const pyodide = await loadPyodide({ indexURL, packages: [site.app_package], stdout: () => {} });
+  const pyodide = await loadPyodide({ indexURL, packages: [site.app_package] });
   timings.pyodide_ready_ms = performance.now();
   timings.app_installed_ms = timings.pyodide_ready_ms; // the wheel came with Pyodide
   globalThis.benchPyodide = pyodide;
   const page = pyodide.pyimport(document.body.dataset.pyPage || "app.web.page");
+  timings.page_imported_ms = performance.now();
   try {
     await page.boot(site, timings);
   } finally {
