@@ -1,8 +1,9 @@
 """What a notebook cell needs to drive the engine and the benchmark in a few lines.
 
     from app.web import nb
-    model = await nb.default_model()
+    model = await nb.default_model()                # or await nb.load_model("gemma3-270m"); nb.models() lists them
     flare = await nb.flare_engine(model)            # app.web.engines.flare_engine.FlareEngine
+    ids = await nb.prompt_ids(model, "What is the capital of France?")   # llama.cpp's ids, the model's template
     ids = nb.chat_ids(flare, "What is the capital of France?")
     async for token_id, text, ms in nb.stream(flare, ids, 24): print(text, end="")   # whole characters
     result = await nb.benchmark(max_tokens=8, runs=2)   # shows the page's table and charts
@@ -21,12 +22,13 @@ from app.core import report
 from app.core.chartdata import chart_data
 from app.core.chat import chatml
 from app.core.progress_lines import ProgressPrinter
-from app.core.settings import BenchSettings
+from app.core.settings import DEFAULT_MODEL, BenchSettings
 from app.core.textstream import IncrementalDecoder
 from app.web import environment, jsbridge, modelsource
-from app.web.bench import Benchmark, Controller, make_engines, new_result
+from app.web.bench import Benchmark, Controller, make_engines, new_result, render_prompt
 from app.web.engines.base import Model
 from app.web.engines.flare_engine import FlareEngine
+from app.web.tokenizer import LlamaCppTokenizer
 
 _site: dict[str, Any] | None = None
 _manifest: dict[str, Any] | None = None
@@ -40,12 +42,39 @@ async def site() -> dict[str, Any]:
     return _site  # type: ignore[return-value]
 
 
-async def default_model() -> Model:
-    """The embedded SmolLM2-135M-Instruct Q8_0 (bytes stay in JS memory; cached in OPFS)."""
+def models() -> list[dict[str, Any]]:
+    """The embedded models: [{id, name, format, size (bytes), facts}] (call `await nb.site()` first, or any loader)."""
+    if _site is None:
+        raise RuntimeError("await nb.site() first (or nb.load_model())")
+    return [{k: m.get(k) for k in ("id", "name", "format", "size", "facts")} for m in _site.get("models") or [_site["model"]]]
+
+
+async def load_model(model_id: str | None = None) -> Model:
+    """An embedded model by id (nb.models(); default SmolLM2-135M-Instruct Q8_0). Bytes stay in JS memory, cached in OPFS."""
     s = await site()
-    model, fetch = await modelsource.site_model(s["model"], {f["path"]: f for f in _manifest["files"]})  # type: ignore[index]
+    info = modelsource.find_site_model(s, model_id or DEFAULT_MODEL)
+    model, fetch = await modelsource.site_model(info, {f["path"]: f for f in _manifest["files"]})  # type: ignore[index]
     print(f"{model.name}: {model.size / 1e6:.1f} MB from {fetch['source']} in {fetch['fetch_ms']:.0f} ms")
     return model
+
+
+async def default_model() -> Model:
+    """The embedded SmolLM2-135M-Instruct Q8_0."""
+    return await load_model(DEFAULT_MODEL)
+
+
+async def tokenizer(model: Model) -> LlamaCppTokenizer:
+    """llama.cpp as the tokenizer of record for `model` (encode / decode / eog_ids); `await tok.close()` when done."""
+    return await LlamaCppTokenizer.open(model, (await site())["wllama"]["version"])
+
+
+async def prompt_ids(model: Model, prompt: str, system: str | None = None) -> list[int]:
+    """The ids every engine gets for this chat turn: the model's own template (or the raw prompt), llama.cpp's tokens."""
+    tok = await tokenizer(model)
+    try:
+        return await tok.encode(render_prompt(BenchSettings(prompt=prompt, system=system or ""), model).text)
+    finally:
+        await tok.close()
 
 
 async def flare_engine(model: Model, webgpu: bool = False) -> FlareEngine:
@@ -111,12 +140,18 @@ class BenchResult:
 
 
 async def benchmark(**settings: Any) -> BenchResult:
-    """The page's benchmark with these settings (see app.core.settings.BenchSettings), progress printed."""
+    """The page's benchmark with these settings (see app.core.settings.BenchSettings; `model="gemma3-270m"`
+    picks an embedded model), progress printed."""
     s = BenchSettings.from_dict(settings)
     site_info = await site()
-    model = await default_model()
-    result = await new_result(s, model, site_info, await environment.collect(site_info), site_info["pins"])
-    printer = ProgressPrinter(print)
-    bench = Benchmark(s, model, result["prompt_ids"], result["passage_ids"], printer.progress, printer.log, Controller())
-    await bench.run(make_engines(s.engines, site_info, s), result)
+    model = await load_model(s.model)
+    tok = await tokenizer(model)
+    try:
+        result = await new_result(s, model, tok, await environment.collect(site_info), site_info["pins"])
+        printer = ProgressPrinter(print)
+        bench = Benchmark(s, model, result["prompt_ids"], result["passage_ids"], printer.progress, printer.log, Controller(),
+                          tokenizer=tok, stop_ids=result["stop_ids"])
+        await bench.run(make_engines(s.engines, site_info, s), result)
+    finally:
+        await tok.close()
     return BenchResult(result)

@@ -361,3 +361,16 @@ def test_result_charts_fit_the_cell_width(chromium, site_url):
         " canvases: [...document.querySelectorAll('.out-result canvas')].map(c => c.getBoundingClientRect().right)}")
     assert sizes["page"][1] >= 1300 and sizes["page"][0] <= sizes["page"][1], sizes
     assert len(sizes["canvases"]) == 4 and max(sizes["canvases"]) <= sizes["body"] + 1, sizes
+
+
+@pytest.mark.model
+def test_nb_lists_the_embedded_models_and_gives_llama_cpps_prompt_ids(chromium, site_url):
+    open_fresh_notebook(chromium, site_url, cells=[(
+        "from app.web import nb\nawait nb.site()\n[m['id'] for m in nb.models()]"
+    ), (
+        "ids = await nb.prompt_ids(await nb.default_model(), 'What is the capital of France?', 'You are a helpful assistant.')\n"
+        "ids == [1, 9690, 198, 2683, 359, 253, 5356, 11173, 30, 2, 198, 1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47,"
+        " 2, 198, 1, 520, 9531, 198]"
+    )])
+    assert text_of(run_cell(chromium, 0)) == "['smollm2-135m', 'gemma3-270m']"
+    assert text_of(run_cell(chromium, 1, timeout=180)).endswith("True")

@@ -71,7 +71,9 @@ class FlareEngine:
                     "(maxStorageBufferBindingSize, maxBufferSize); this adapter offers less or no device"
                 )
         self.handle.set_repeat_last_n(0)
-        self.tokenizer = self.module.FlareTokenizer.from_json(model.tokenizer_json)
+        # Only the notebook's helpers decode with it (the benchmark's text comes from llama.cpp, the tokenizer of record).
+        if model.tokenizer_json:
+            self.tokenizer = self.module.FlareTokenizer.from_json(model.tokenizer_json)
         return times
 
     async def reset(self) -> None:
@@ -120,6 +122,8 @@ class FlareEngine:
         return out
 
     async def decode_text(self, ids: list[int]) -> str:
+        if self.tokenizer is None:
+            raise EngineError("no tokenizer.json for this model: decode with llama.cpp (app.web.tokenizer)")
         return str(self.tokenizer.decode(_ids(ids))) if ids else ""
 
     def info(self) -> dict[str, Any]:
