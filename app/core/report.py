@@ -202,7 +202,9 @@ def to_html(result: dict[str, Any]) -> str:
         for note in row_notes(row):
             # The note stays in view while the table scrolls sideways (a sticky block inside the wide cell).
             body.append(f'<tr class="note"><td colspan="{len(COLUMNS)}" class="bad"><div>{html.escape(note)}</div></td></tr>')
-    return f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result_notes(result))
+    return (f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+            + (f'<ul class="result-notes warn">{notes}</ul>' if notes else ""))
 
 
 def _ref_ppl(result: dict[str, Any]) -> float | None:
@@ -240,14 +242,19 @@ def reading(result: dict[str, Any]) -> list[str]:
         if row.get("shims"):
             lines.append(f"{name}: ran with an opt-in shim ({', '.join(row['shims'])}): not the published engine's behaviour")
 
+    return lines + result_notes(result)
+
+
+def result_notes(result: dict[str, Any]) -> list[str]:
+    """Warnings about the run as a whole: prompt warnings, cold first runs, rows of different lengths."""
+    lines = list(result.get("prompt_warnings") or [])
     cold = [f"{r['engine']} {r['backend']}" for r in result["rows"] if any(x.get("cold") for x in r.get("runs") or [])]
     if cold:
         lines.append(f"the first measured run was cold (no warmup) and is in the mean for: {', '.join(cold)}")
-    counts = {f"{r['engine']} {r['backend']}": _token_counts(r) for r in result["rows"] if r.get("runs")}
-    if len({c for cs in counts.values() for c in cs}) > 1:
-        detail = "; ".join(f"{k} {'/'.join(map(str, sorted(set(v))))} ({', '.join(sorted(_reasons(r)))})"
-                           for k, v, r in ((k, v, r) for r in result["rows"] if r.get("runs")
-                                           for k, v in [(f"{r['engine']} {r['backend']}", _token_counts(r))]))
+    measured = [r for r in result["rows"] if _token_counts(r)]
+    if len({c for r in measured for c in _token_counts(r)}) > 1:
+        detail = "; ".join(f"{r['engine']} {r['backend']} {'/'.join(map(str, sorted(set(_token_counts(r)))))} "
+                           f"({', '.join(sorted(_reasons(r)))})" for r in measured)
         lines.append(f"rows generated different numbers of tokens, so their figures cover different lengths: {detail}")
     return lines
 
