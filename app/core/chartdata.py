@@ -68,6 +68,15 @@ def _load_point(row: dict[str, Any]) -> dict[str, float] | None:
     return {"y": total, "yMin": total, "yMax": total}
 
 
+def _memory_point(row: dict[str, Any]) -> dict[str, float] | None:
+    """The page's memory in MB: the bar at the peak, the whisker from after-load to the peak."""
+    m = row.get("memory") or {}
+    values = [v / 1e6 for v in (m.get("page_bytes_after_load"), m.get("page_bytes_at_end")) if v]
+    if not values:
+        return None
+    return {"y": max(values), "yMin": min(values), "yMax": max(values)}
+
+
 def chart_data(result: dict[str, Any]) -> dict[str, Any]:
     """Everything charts.js draws: decode tok/s, TTFT ms and load s bars, and per-token latency lines.
 
@@ -84,6 +93,6 @@ def chart_data(result: dict[str, Any]) -> dict[str, Any]:
                         "color": APART_COLOR if v in APART else PALETTE.get(row["key"], "#57606a"),
                         "points": [{"x": i + 1, "y": g} for i, g in enumerate(gaps)]})
     data = {"decode": _bars(rows, _summary_point("decode_tok_s")), "ttft": _bars(rows, _summary_point("ttft_ms")),
-            "load": _bars(rows, _load_point), "itl": itl}
+            "load": _bars(rows, _load_point), "memory": _bars(rows, _memory_point), "itl": itl}
     data["empty"] = not any(p is not None for key in ("decode", "ttft", "load") for p in data[key]["points"])
     return data

@@ -76,6 +76,9 @@ def summarize(raw: dict[str, Any] | None) -> dict[str, Any]:
             "granted_limits": _interesting(d.get("granted") or {}),
             "adapter_limits_shim": bool(d.get("adapterLimitsShim")),
             "raised_limits": d.get("raised") or {},
+            "buffers": d.get("buffers"),
+            "buffer_bytes_peak": d.get("bufferBytesPeak"),
+            "buffer_bytes_at_end": d.get("bufferBytes"),
         })
     return result
 

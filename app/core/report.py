@@ -63,8 +63,17 @@ def speeds_invalid(row: dict[str, Any]) -> bool:
 
 
 # The verdict comes right after the engine: a fast engine that answers wrongly must look wrong at a glance.
-COLUMNS = ["engine", "backend", "verdict", "load s", "TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms",
+COLUMNS = ["engine", "backend", "verdict", "load s", "memory MB", "TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms",
            "tokens", "greedy match", "1st diverg.", "forced top-1", "perplexity", "weights"]
+
+
+def memory_cell(row: dict[str, Any]) -> str:
+    """The page's peak memory during the row in MB and its ratio to the model file ("412 (2.8x)"), or "-"."""
+    m = row.get("memory") or {}
+    if not m.get("page_bytes_peak"):
+        return "-"
+    ratio = f" ({m['peak_to_model']:.1f}x)" if m.get("peak_to_model") else ""
+    return f"{m['page_bytes_peak'] / 1e6:.0f}{ratio}"
 
 
 def weights_cell(row: dict[str, Any]) -> str:
@@ -96,6 +105,7 @@ def row_cells(row: dict[str, Any]) -> list[str]:
         row["backend"] + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
         verdict(row),
         _num(load_s),
+        memory_cell(row),
         _pm(s.get("ttft_ms"), "{:.0f}") + (" (cold)" if cold and s.get("ttft_ms") else ""),
         _pm(s.get("prefill_tok_s"), "{:.1f}"),
         _pm(s.get("decode_tok_s"), "{:.2f}"),

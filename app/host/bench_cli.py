@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.core import report, results
+from app.core import formats, report, results
 from app.core.engine_support import unsupported_engines
 from app.core.gguf_header import GGUFError, read_header_from_path
 from app.core.settings import (
@@ -105,7 +105,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated, from {','.join(ENGINE_KEYS)} or the short names {','.join(ENGINE_ALIASES)}")
     p.add_argument("--json", type=Path, default=Path("results/bench-latest.json"), metavar="PATH",
                    help="where the result JSON goes (also the partial result of a run that gave up)")
-    p.add_argument("--markdown", action="store_true", help="print the table as Markdown instead of aligned text")
+    p.add_argument("--output", choices=formats.OUTPUTS, default="text",
+                   help="what is printed on stdout: the aligned table (text), Markdown (md), or data only: csv or jsonl "
+                        "(one record per row, figures recomputed from the raw timestamps), json (the result), "
+                        "llama-bench (llama-bench's JSON field names, one object per row and test; llama.cpp's "
+                        "compare-llama-bench.py reads it) or llama-bench-jsonl; with a data format the other lines "
+                        "go to stderr")
+    p.add_argument("--markdown", dest="output", action="store_const", const="md", help="the same as --output md")
     p.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
                    help="seconds for the whole command (build check included); at the deadline the browser and "
                         "every process the command started are ended, the rows measured so far are written "
@@ -360,10 +366,15 @@ def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, 
     except (ValueError, KeyError, TypeError) as err:
         print(f"bench: the page's result fails its own consistency check ({err}); it is in {args.json}", file=sys.stderr)
         return EXIT_FAILED
-    print(report.to_markdown(result) if args.markdown else text_table(result))
+    output = getattr(args, "output", None) or "text"
+    print(formats.render(result, output))
+    info = sys.stderr if output in formats.DATA_OUTPUTS else sys.stdout  # a data format: stdout holds only the data
+    if output.startswith("llama-bench"):
+        for line in formats.llama_bench_skipped(result):
+            print(f"  not in the llama-bench output: {line}", file=sys.stderr)
     for row in result["rows"]:
         if row.get("output_text"):
-            print(f"  {row['engine']} {row['backend']}: {row['output_text'][:100]!r}")
+            print(f"  {row['engine']} {row['backend']}: {row['output_text'][:100]!r}", file=info)
     errors = [r for r in result["rows"] if r.get("error")]
     for row in errors:
         print(f"  {row['engine']} {row['backend']} failed: {row['error']}", file=sys.stderr)
@@ -372,5 +383,5 @@ def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, 
     fetch = result.get("model_fetch", {})
     print(f"model {result['model']['name']} ({result['model']['size'] / 1e6:.1f} MB, sha256 {str(result['model']['sha256'])[:12]}…), "
           f"fetched from {fetch.get('source')} in {fetch.get('fetch_ms', 0):.0f} ms; wall time {time.monotonic() - started:.0f} s; "
-          f"JSON: {args.json}")
+          f"JSON: {args.json}", file=info)
     return EXIT_FAILED if len(no_result) == len(result["rows"]) else 0

@@ -162,11 +162,15 @@ class Builder:
         self.add("pyodide-lock.json", (scratch / "pyodide-lock.json").read_bytes(), core.name)
         site["pyodide"] = {"version": core.version, "packages": packages}
         site["app_wheel"] = app_wheel.name
-        # Its name in the lock: the page loads it (and what it needs) with loadPyodide({packages}), fetched
-        # while Pyodide boots, instead of a micropip resolution after (web/static/boot.js).
+        # Its name in the lock (run_in_pyodide tests and loadPackage find it by that name).
         site["app_package"] = app_package_name()
         if site["app_package"] not in packages:
             raise BuildError(f"the app wheel is not in the Pyodide lock as {site['app_package']!r}: {packages}")
+        # What the benchmark page fetches while Pyodide boots and imports from, as zip archives on sys.path
+        # (web/static/boot.js): the app wheel and its dependencies in the lock, each with its hash.
+        from app.host.lockfile import wheels_needed
+
+        site["app_wheels"] = wheels_needed(scratch / "pyodide-lock.json", site["app_package"])
 
     def _plan_flare(self, site: dict) -> None:
         pin = pinlib.one(self.pins, "flare")

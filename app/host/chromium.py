@@ -30,6 +30,9 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     # WebGPU: without it requestAdapter() returns null; with it, SwiftShader answers on a CPU machine.
     "--enable-unsafe-webgpu",
+    # performance.measureUserAgentSpecificMemory() answers at once instead of at the next garbage
+    # collection (measured: 41 ms instead of 14 s).
+    "--enable-blink-features=ForceEagerMeasureMemory",
     "--window-size=1400,1000",
 ]
 

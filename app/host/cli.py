@@ -1,4 +1,4 @@
-"""python -m app: build, serve, bench, overhead, boot-time."""
+"""python -m app: build, serve, bench, compare, overhead, boot-time."""
 
 from __future__ import annotations
 
@@ -89,6 +89,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from app.host.compare_cli import run
+
+    return run(args)
+
+
 def cmd_overhead(args: argparse.Namespace) -> int:
     from app.host.overhead_cli import run
 
@@ -124,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)  # sets the description, epilog and formatter too
     p.set_defaults(func=cmd_bench)
+
+    p = command("compare", "compare result JSONs: faster, slower or noise (Mann-Whitney U), verdict changes", "")
+    from app.host.compare_cli import add_arguments as add_compare_arguments
+
+    add_compare_arguments(p)  # sets the description, epilog and formatter too
+    p.set_defaults(func=cmd_compare)
 
     p = command("overhead", "JS loop vs Python loop over the same flare engine; last line: the ratio", "")
     from app.host.overhead_cli import add_arguments as add_overhead_arguments

@@ -20,3 +20,26 @@ def write_lock(core_lock: Path, wheels: list[Path], dist: Path, out: Path) -> li
     spec = add_wheels_to_spec(spec, wheels, base_path=dist)
     spec.to_json(out)
     return sorted(spec.packages)
+
+
+def wheels_needed(lock: Path, name: str) -> list[dict[str, str]]:
+    """`name` and every package it depends on (transitively) in the lock `lock`: [{package, file, integrity}],
+    `integrity` a Subresource Integrity value from the lock's sha256, so the page's fetch checks each wheel."""
+    import base64
+    import json
+
+    packages = json.loads(lock.read_text())["packages"]
+    order: list[str] = []
+
+    def visit(package: str) -> None:
+        if package in order:
+            return
+        if package not in packages:
+            raise KeyError(f"{package} is not in {lock.name}")
+        order.append(package)
+        for dep in packages[package]["depends"]:
+            visit(dep)
+
+    visit(name)
+    return [{"package": p, "file": packages[p]["file_name"],
+             "integrity": "sha256-" + base64.b64encode(bytes.fromhex(packages[p]["sha256"])).decode()} for p in order]

@@ -99,6 +99,17 @@ async def _yield_module() -> Any:
     return _yielder
 
 
+def memory_fields(after_load: dict[str, Any], at_end: dict[str, Any], model_bytes: int) -> dict[str, Any]:
+    """A row's memory: the page's bytes (performance.measureUserAgentSpecificMemory) after load and at the
+    end of the runs, their peak and its ratio to the model file's size; `error` says why a figure is missing."""
+    values = [m["bytes"] for m in (after_load, at_end) if "bytes" in m]
+    peak = max(values) if values else None
+    errors = sorted({m["error"] for m in (after_load, at_end) if "error" in m})
+    return {"page_bytes_after_load": after_load.get("bytes"), "page_bytes_at_end": at_end.get("bytes"),
+            "page_bytes_peak": peak, "peak_to_model": peak / model_bytes if peak and model_bytes else None,
+            "error": "; ".join(errors) or None}
+
+
 class RunFailed(Exception):
     """A run ended in an engine error; `run` holds the tokens and timestamps it had."""
 
@@ -217,6 +228,7 @@ class Benchmark:
 
     async def run(self, engines: list[Engine], result: dict[str, Any]) -> dict[str, Any]:
         self.total_units = float(self.units_per_engine * len(engines))
+        self.hygiene = await jsbridge.import_module("static/run_hygiene.js")
         await gpu_capture.set_adapter_limits(self.settings.webgpu_limits == "adapter")
         result["stop_ids"] = sorted(self.stop_ids)
         for engine in engines:
@@ -242,6 +254,12 @@ class Benchmark:
         # The teacher-forced check feeds at most max_tokens reference tokens, so this bound covers it too.
         return generation_limits.context_refusal(name, engine.context_tokens(self.model), len(self.prompt_ids),
                                                  self.settings.max_tokens)
+
+    def _hygiene(self, hidden_before: int) -> dict[str, Any]:
+        """What could have spoiled the run: the page hidden (throttled) at any moment of it."""
+        changes = int(self.hygiene.visibilityChanges()) - hidden_before
+        hidden = changes > 0 or bool(self.hygiene.pageHidden())
+        return {"page_hidden": hidden, "visibility_changes": changes}
 
     def _skip_rest_of_row(self, start_units: float, name: str, message: str) -> None:
         self.units_done = start_units + self.units_per_engine
@@ -286,6 +304,7 @@ class Benchmark:
             row["load"] = await engine.load(self.model)
             row["info"] = engine.info()
             row["weights"] = self.weights_of(engine)
+            memory_after_load = await gpu_capture.measure_memory()
             phases = ", ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {v:.0f} ms" for k, v in row["load"].items())
             self.log(f"{name}: loaded in {sum(row['load'].values()) / 1000:.2f} s ({phases})")
             self._unit_done(f"{name}: loaded")
@@ -301,6 +320,7 @@ class Benchmark:
                             self._tick(f"{label}, token {n}/{s.max_tokens}", n / s.max_tokens)
 
                     cold = kind == "runs" and i == 0 and s.warmup == 0
+                    hidden_before = int(self.hygiene.visibilityChanges())
                     try:
                         run = await one_run(engine, i, self.prompt_ids, s.max_tokens, self.controller, on_token,
                                             self.stop_ids, cold)
@@ -308,6 +328,7 @@ class Benchmark:
                         row[kind].append(failed.run)  # the tokens it had are kept, marked with why it stopped
                         raise EngineError(f"{label} failed after {len(failed.run['token_ids'])} tokens "
                                           f"({failed.run['stop_reason']}): {failed}") from None
+                    run["hygiene"] = self._hygiene(hidden_before)
                     row[kind].append(run)
                     row["summary"] = results.summarize_row(row["runs"])
                     self.on_row()
@@ -318,6 +339,7 @@ class Benchmark:
                     if self.controller.stop_requested:
                         raise Stopped
             row["summary"] = results.summarize_row(row["runs"])
+            row["memory"] = memory_fields(memory_after_load, await gpu_capture.measure_memory(), self.model.size)
             first = row["runs"][0]["token_ids"] if row["runs"] else []
             # What each engine answered, as llama.cpp's text for its ids: one detokenizer for every row.
             row["output_text"] = await (self.tokenizer.decode(first) if self.tokenizer else engine.decode_text(first))
@@ -336,6 +358,9 @@ class Benchmark:
             except Exception:  # noqa: BLE001 - unloading a failed engine must not hide its error
                 pass
             row.update(await gpu_capture.end())
+            if row.get("memory") is not None:
+                gpu_peaks = [d["buffer_bytes_peak"] for d in row["gpu_devices"] if d.get("buffer_bytes_peak")]
+                row["memory"]["gpu_buffer_bytes_peak"] = max(gpu_peaks) if gpu_peaks else None
             if row["gpu_errors"]:
                 self.log(f"{name}: {gpu_errors.headline(row).splitlines()[0]}")
             if row["console_errors"]:

@@ -40,3 +40,8 @@ async def end() -> dict[str, Any]:
     await rec.settle()
     raw = rec.end()
     return gpu_errors.summarize(json.loads(str(raw)) if raw is not None else None)
+
+
+async def measure_memory() -> dict[str, Any]:
+    """The page's memory as the browser counts it: {"bytes": int, "ms": float} or {"error": why}."""
+    return json.loads(str(await (await recorder()).measureMemory()))

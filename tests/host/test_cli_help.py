@@ -12,7 +12,7 @@ import pytest
 from app.host.bench_cli import settings_from_args
 from app.host.cli import build_parser
 
-COMMANDS = ("build", "serve", "bench", "overhead", "boot-time")
+COMMANDS = ("build", "serve", "bench", "compare", "overhead", "boot-time")
 
 
 def subparsers() -> dict[str, argparse.ArgumentParser]:

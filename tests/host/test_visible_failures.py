@@ -53,7 +53,8 @@ def test_summarize_classifies_gpu_events_and_traps():
     c = out["console_errors"]
     assert c["by_kind"] == {"wasm-trap": 1, "console-error": 1} and c["first_messages"][0].startswith("panicked")
     assert out["gpu_devices"] == [{"requested_limits": {}, "granted_limits": {"maxComputeWorkgroupStorageSize": 16384},
-                                   "adapter_limits_shim": False, "raised_limits": {}}]
+                                   "adapter_limits_shim": False, "raised_limits": {}, "buffers": None,
+                                   "buffer_bytes_peak": None, "buffer_bytes_at_end": None}]
     assert gpu_errors.summarize(None) == {"gpu_errors": None, "console_errors": None, "gpu_devices": []}
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from app.core import results
+from app.core import report, results
 from tests.page.helpers import fill_tiny_flare_cpu_run, open_bench, result, wait_for, wait_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
@@ -42,9 +42,15 @@ def test_short_benchmark_table_and_json_agree_with_their_timestamps(chromium, si
             rates.append((len(t) - 1) / ((t[-1] - t[0]) / 1000))  # decode tok/s, by definition
             ttfts.append(t[0] - run["prefill_start_ms"])
         cells = table[row["key"]]
-        assert cells[6].startswith(f"{statistics.fmean(rates):.2f} ± {statistics.stdev(rates):.2f}"), cells
-        assert cells[4].startswith(f"{statistics.fmean(ttfts):.0f}"), cells
-        assert cells[8].startswith(str(len(row["runs"][0]["token_ids"])))
+        col = {name: i for i, name in enumerate(report.COLUMNS)}
+        assert cells[col["decode tok/s"]].startswith(f"{statistics.fmean(rates):.2f} ± {statistics.stdev(rates):.2f}"), cells
+        assert cells[col["TTFT ms"]].startswith(f"{statistics.fmean(ttfts):.0f}"), cells
+        assert cells[col["tokens"]].startswith(str(len(row["runs"][0]["token_ids"])))
+        # Memory: the page's bytes after load and at the end, measured by the browser.
+        memory = row["memory"]
+        assert memory["page_bytes_after_load"] > 0 and memory["page_bytes_peak"] >= memory["page_bytes_after_load"]
+        assert memory["peak_to_model"] > 0 and cells[col["memory MB"]] != "-"
+        assert all(run["hygiene"] == {"page_hidden": False, "visibility_changes": 0} for run in row["runs"])
     flare = data["rows"][1]
     assert flare["correctness"]["forced_positions"] == 3
     assert table["flare-cpu"][2] in ("ok", "DEGRADED", "WRONG")  # a verdict, always shown, next to the name

@@ -1,4 +1,4 @@
-// Boots Pyodide from this site with the `app` wheel (from the site's Pyodide lock) and hands over to Python.
+// Boots Pyodide from this site with the `app` wheel and hands over to Python.
 // Everything after the hand-over (environment probe, engines, benchmark, rendering) is Python.
 import { loadPyodide } from "../pyodide.mjs";
 import { install as installGpuCapture } from "./gpu_capture.js";
@@ -26,16 +26,53 @@ function showError(err) {
 // Python code calls showError too (through the js module) when a later step fails.
 globalThis.benchShowError = showError;
 
+// Started at once, so they arrive while Pyodide boots: the app wheel and the wheels it needs (each
+// hash-checked against the site's Pyodide lock), and what the page needs right after the hand-over.
+function fetchEarly(indexURL) {
+  const quiet = (promise) => {
+    promise.catch(() => {}); // whoever awaits it sees the failure; no unhandled rejection before that
+    return promise;
+  };
+  const wheels = Promise.all(site.app_wheels.map(async ({ file, integrity }) => {
+    const response = await fetch(new URL(file, indexURL), { integrity });
+    if (!response.ok) throw new Error(`GET ${file}: HTTP ${response.status}`);
+    return { file, bytes: new Uint8Array(await response.arrayBuffer()) };
+  }));
+  globalThis.benchEarly = {
+    manifest: quiet(fetch(new URL("manifest.json", indexURL)).then((r) => {
+      if (!r.ok) throw new Error(`GET manifest.json: HTTP ${r.status}`);
+      return r.text();
+    })),
+    charts: quiet(import("./charts.js")),
+    // The first requestAdapter() starts WebGPU in the GPU process; Python's own probe then finds it up.
+    adapter: quiet(navigator.gpu ? navigator.gpu.requestAdapter() : Promise.resolve(null)),
+  };
+  return quiet(wheels);
+}
+
+// Pure-Python wheels are zip archives: Python imports straight from them (zipimport), so the page
+// needs neither micropip nor Pyodide's package loader (and the zipfile/tarfile/importlib.metadata
+// imports it brings, ~0.1 s). The notebook and the run_in_pyodide tests load the same wheel by the lock.
+function installWheels(pyodide, wheels) {
+  const dir = "/lib/app-wheels";
+  pyodide.FS.mkdirTree(dir);
+  const paths = wheels.map(({ file, bytes }) => {
+    pyodide.FS.writeFile(`${dir}/${file}`, bytes);
+    return `${dir}/${file}`;
+  });
+  pyodide.runPython(`import sys; sys.path[0:0] = ${JSON.stringify(paths)}`);
+}
+
 async function boot() {
   root.dataset.state = "loading";
   const timings = { boot_start_ms: performance.now() };
   setStatus("Loading Pyodide…");
   const indexURL = new URL("./", location.href).href;
-  // The app wheel and what it needs (jinja2...) are entries of the site's pyodide-lock.json: loadPyodide
-  // fetches them while it boots, with no micropip to load and no resolution to run afterwards.
-  const pyodide = await loadPyodide({ indexURL, packages: [site.app_package] });
+  const wheels = fetchEarly(indexURL);
+  const pyodide = await loadPyodide({ indexURL });
   timings.pyodide_ready_ms = performance.now();
-  timings.app_installed_ms = timings.pyodide_ready_ms; // the wheel came with Pyodide
+  installWheels(pyodide, await wheels);
+  timings.app_installed_ms = performance.now();
   globalThis.benchPyodide = pyodide;
   const page = pyodide.pyimport(document.body.dataset.pyPage || "app.web.page");
   timings.page_imported_ms = performance.now();

@@ -75,12 +75,13 @@ function bar(title, unit, bars) {
   };
 }
 
-export function drawCharts(data, targets = ["chart-decode", "chart-ttft", "chart-load", "chart-itl"]) {
+export function drawCharts(data, targets = ["chart-decode", "chart-ttft", "chart-load", "chart-itl", "chart-memory"]) {
   register();
   const d = data.toJs ? data.toJs({ dict_converter: Object.fromEntries }) : data;
   draw(targets[0], bar("Decode", "tok/s, higher is better", d.decode));
   draw(targets[1], bar("Time to first token", "ms, lower is better", d.ttft));
   draw(targets[2], bar("Load (engine + GPU init)", "s", d.load));
+  if (targets[4] && d.memory) draw(targets[4], bar("Page memory (after load to peak)", "MB", d.memory));
   draw(targets[3], {
     type: "line",
     data: {
@@ -124,7 +125,7 @@ export function drawChartsIn(root) {
   for (const holder of root.querySelectorAll("[data-bench-charts]")) {
     const data = JSON.parse(holder.dataset.benchCharts);
     if (data.empty) continue;
-    const canvases = [0, 1, 2, 3].map(() => {
+    const canvases = [0, 1, 2, 3, 4].map(() => {
       const box = document.createElement("div");
       const canvas = document.createElement("canvas");
       box.appendChild(canvas);

@@ -66,6 +66,32 @@ function withAdapterLimits(adapter, descriptor) {
   return { descriptor: { ...(descriptor || {}), requiredLimits: required }, raised };
 }
 
+// Bytes of GPU buffers the device holds (created minus destroyed) and the most it held: what an engine
+// uploads (weights, KV cache, activations), without asking the engine.
+function countBuffers(device, entry) {
+  entry.bufferBytes = 0;
+  entry.bufferBytesPeak = 0;
+  entry.buffers = 0;
+  const create = device.createBuffer.bind(device);
+  device.createBuffer = (descriptor) => {
+    const buffer = create(descriptor);
+    const size = Number(descriptor && descriptor.size) || 0;
+    entry.bufferBytes += size;
+    entry.buffers += 1;
+    entry.bufferBytesPeak = Math.max(entry.bufferBytesPeak, entry.bufferBytes);
+    const destroy = buffer.destroy.bind(buffer);
+    let gone = false;
+    buffer.destroy = () => {
+      if (!gone) {
+        gone = true;
+        entry.bufferBytes -= size;
+      }
+      return destroy();
+    };
+    return buffer;
+  };
+}
+
 function watch(device, entry) {
   device.addEventListener("uncapturederror", (event) => {
     const error = event.error;
@@ -106,6 +132,7 @@ export function install() {
       }
       entry.granted = limitsObject(device.limits);
       watch(device, entry);
+      countBuffers(device, entry);
       if (state.bucket) state.bucket.devices.push(entry.index);
       return device;
     };
@@ -154,4 +181,21 @@ export function end() {
 
 export function snapshot() {
   return JSON.stringify({ installed: state.installed, adapterLimits: state.adapterLimits, devices: state.devices, unowned: state.unowned });
+}
+
+// The page's memory as the browser counts it (JS heaps, WASM memories, workers of this page), in bytes.
+// Chromium answers at its next garbage collection (seconds) unless started with
+// --enable-blink-features=ForceEagerMeasureMemory: give up after timeoutMs and say why.
+export async function measureMemory(timeoutMs = 3000) {
+  if (!globalThis.crossOriginIsolated) return JSON.stringify({ error: "the page is not cross-origin isolated" });
+  if (!performance.measureUserAgentSpecificMemory) return JSON.stringify({ error: "this browser has no performance.measureUserAgentSpecificMemory()" });
+  const t0 = performance.now();
+  const timeout = new Promise((resolve) => setTimeout(() => resolve(null), timeoutMs));
+  try {
+    const m = await Promise.race([performance.measureUserAgentSpecificMemory(), timeout]);
+    if (m === null) return JSON.stringify({ error: `no answer within ${timeoutMs} ms (the browser measures at its next garbage collection)` });
+    return JSON.stringify({ bytes: m.bytes, ms: performance.now() - t0 });
+  } catch (err) {
+    return JSON.stringify({ error: String(err && err.message || err) });
+  }
 }

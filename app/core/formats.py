@@ -1,0 +1,280 @@
+"""A result JSON written as text, Markdown, CSV, JSON, JSON lines or llama-bench's JSON (pure Python).
+
+Every number comes from the one schema (app/core/results.py) and is recomputed here from the runs' raw
+timestamps (`results.derive_run`), never copied from a stored summary, so each output can be checked
+against the timestamps it came from (tests/host/test_formats.py does).
+
+- text / md: the table printed by `python -m app bench` (report.to_text / report.to_markdown) and the
+  "Reading this run" lines.
+- json: the result document itself.
+- csv / jsonl: one flat record per row (`row_records`): identity, verdict, and for every figure of
+  results.SUMMARY_KEYS its n, mean, stddev, median, min, max and the per-run samples (in CSV joined by ';').
+- llama-bench / llama-bench-jsonl: llama-bench's own JSON (`llama_bench_records`): one object per (row, test)
+  with llama-bench's field names, so llama.cpp's scripts/compare-llama-bench.py and dashboards read our runs.
+  A row of a plain run holds two llama-bench tests: its prompt ("pp{n}": n_prompt = prompt tokens,
+  n_gen 0, samples from the prefill time) and its generation ("tg{n}": n_gen = max tokens, n_depth =
+  the prompt tokens already in the context, n_prompt 0, samples from the first to the last token).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import statistics
+from typing import Any
+
+from app.core import report, results
+from app.core.compare import row_test
+
+OUTPUTS = ("text", "md", "csv", "json", "jsonl", "llama-bench", "llama-bench-jsonl")
+DATA_OUTPUTS = frozenset({"csv", "json", "jsonl", "llama-bench", "llama-bench-jsonl"})  # for programs: stdout only data
+
+
+def render(result: dict[str, Any], fmt: str) -> str:
+    """`result` in the output format `fmt` (one of OUTPUTS), without a trailing newline."""
+    writers = {"text": to_text, "md": to_markdown, "csv": to_csv, "json": to_json, "jsonl": to_jsonl,
+               "llama-bench": to_llama_bench, "llama-bench-jsonl": to_llama_bench_jsonl}
+    if fmt not in writers:
+        raise ValueError(f"unknown output format {fmt!r}; one of {', '.join(OUTPUTS)}")
+    return writers[fmt](result)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Human tables
+
+
+def to_text(result: dict[str, Any]) -> str:
+    lines = report.reading(result)
+    return report.to_text(result) + ("\n\nReading this run:\n" + "\n".join(f"  {x}" for x in lines) if lines else "")
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    lines = report.reading(result)
+    return report.to_markdown(result) + ("\n\n**Reading this run**\n\n" + "\n".join(f"- {x}" for x in lines)
+                                         if lines else "")
+
+
+def to_json(result: dict[str, Any]) -> str:
+    return json.dumps(result, indent=1)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The runs, re-derived
+
+
+def finished_runs(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The measured runs a summary covers (not stopped), each with `derived` recomputed from its timestamps."""
+    return [{**r, "derived": results.derive_run(r)} for r in row.get("runs") or [] if not r.get("stopped")]
+
+
+# ---------------------------------------------------------------------------------------------------
+# CSV / JSON lines: one record per row
+
+CORRECTNESS_KEYS = ("greedy_match", "first_divergence", "forced_top1_agreement", "perplexity", "reference_perplexity")
+STAT_KEYS = ("n", "mean", "stddev", "median", "min", "max", "samples")
+
+
+def row_records(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One flat record per row; summary figures recomputed from the raw timestamps (results.summarize_row)."""
+    model = result.get("model") or {}
+    out = []
+    for row in result["rows"]:
+        test = row_test(result, row)
+        info = row.get("info") or {}
+        rec: dict[str, Any] = {
+            "created": result.get("created"), "model": model.get("name"), "model_sha256": model.get("sha256"),
+            "key": row["key"], "engine": row.get("engine"), "backend": row["backend"],
+            "engine_version": info.get("version"), "threads": info.get("threads"),
+            "verdict": report.verdict(row), "speeds_valid": not report.speeds_invalid(row),
+            "test": test["name"], "n_prompt": test.get("n_prompt"), "n_gen": test.get("n_gen"),
+            "n_depth": test.get("n_depth") or 0,
+            "runs": len(finished_runs(row)), "warmups": len(row.get("warmups") or []),
+        }
+        for k, v in (row.get("load") or {}).items():
+            rec[f"load.{k}"] = v
+        summary = results.summarize_row([{**r, "derived": results.derive_run(r)} for r in row.get("runs") or []])
+        for key in results.SUMMARY_KEYS:
+            s = summary.get(key) or {}
+            for stat in STAT_KEYS:
+                rec[f"{key}.{stat}"] = s.get(stat) if stat != "samples" else list(s.get("samples") or [])
+        c = row.get("correctness") or {}
+        for key in CORRECTNESS_KEYS:
+            rec[f"correctness.{key}"] = c.get(key)
+        out.append(rec)
+    return out
+
+
+def to_jsonl(result: dict[str, Any]) -> str:
+    return "\n".join(json.dumps(r) for r in row_records(result))
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(repr(float(v)) for v in value)
+    if isinstance(value, float):
+        return repr(value)  # shortest text that reads back to the same float
+    return str(value)
+
+
+def to_csv(result: dict[str, Any]) -> str:
+    records = row_records(result)
+    fields: list[str] = []
+    for r in records:
+        fields += [k for k in r if k not in fields]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(fields)
+    for r in records:
+        w.writerow([_csv_value(r.get(k)) for k in fields])
+    return buf.getvalue().rstrip("\n")
+
+
+# ---------------------------------------------------------------------------------------------------
+# llama-bench
+
+# llama.cpp's llama_model_ftype_name for general.file_type.
+FTYPE_NAMES = {0: "all F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K - Medium",
+               11: "Q3_K - Small", 12: "Q3_K - Medium", 13: "Q3_K - Large", 14: "Q4_K - Small", 15: "Q4_K - Medium",
+               16: "Q5_K - Small", 17: "Q5_K - Medium", 18: "Q6_K", 21: "Q2_K - Small", 30: "IQ4_XS", 32: "BF16"}
+
+# The fields llama.cpp's compare script keys rows on must be present and equal between runs (it joins with
+# SQL '=', so none may be null); those that mean nothing in a browser get a fixed neutral value.
+NEUTRAL = {"n_batch": 0, "n_ubatch": 0, "cpu_mask": "0x0", "cpu_strict": False, "poll": 0, "type_k": "n/a",
+           "type_v": "n/a", "n_cpu_moe": 0, "split_mode": "none", "main_gpu": 0, "no_kv_offload": False,
+           "flash_attn": False, "tensor_split": "0.00", "tensor_buft_overrides": "none", "use_mmap": False,
+           "embeddings": False, "no_op_offload": 0}
+
+
+def run_id(result: dict[str, Any]) -> str:
+    """8 hex digits naming this run (llama-bench's build_commit: llama.cpp's compare script tells runs apart by it)."""
+    text = json.dumps([result.get("created"), result.get("settings"), (result.get("model") or {}).get("sha256")],
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def model_type(result: dict[str, Any]) -> str:
+    """llama-bench's model description: architecture and file type, e.g. 'llama Q8_0'."""
+    header = (result.get("model") or {}).get("header") or {}
+    ft = header.get("file_type")
+    ftype = FTYPE_NAMES.get(ft, f"ftype {ft}" if ft is not None else "")
+    return " ".join(x for x in (header.get("architecture") or "?", ftype) if x)
+
+
+def _test_time(result: dict[str, Any]) -> str:
+    created = str(result.get("created") or "")
+    return created[:19] + "Z" if len(created) >= 19 else created  # RFC 3339 to the second, as llama-bench
+
+
+def _ns(ms: float) -> int:
+    return round(ms * 1e6)
+
+
+def _stdev(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0  # llama-bench: 0 for one sample
+
+
+def llama_bench_tests(result: dict[str, Any], row: dict[str, Any]) -> list[dict[str, Any]]:
+    """The llama-bench tests a row holds, each with its per-run (ns, t/s, tokens) samples from the timestamps.
+
+    pp: prefill_end_ms - prefill_start_ms for the prompt's tokens (t/s = derived prefill_tok_s).
+    tg: token_times_ms[-1] - token_times_ms[0], the generation phase after the first token, which the prefill
+        produced (t/s = derived decode_tok_s = (tokens - 1) / that time: one decode step per later token, as
+        llama-bench's tg times one llama_decode per token).
+    """
+    test = row_test(result, row)
+    runs = finished_runs(row)
+    pp = [(_ns(r["derived"]["prefill_ms"]), r["derived"]["prefill_tok_s"], r["prompt_tokens"])
+          for r in runs if r["derived"]["prefill_tok_s"] is not None]
+    tg = [(_ns(r["token_times_ms"][-1] - r["token_times_ms"][0]), r["derived"]["decode_tok_s"], len(r["token_times_ms"]))
+          for r in runs if r["derived"]["decode_tok_s"] is not None]
+    n_prompt = test.get("n_prompt") or (runs[0]["prompt_tokens"] if runs else 0)
+    depth = test.get("n_depth") or 0
+    out = []
+    if pp:
+        out.append({"test": f"pp{n_prompt}" + (f" @ d{depth}" if depth else ""), "n_prompt": n_prompt, "n_gen": 0,
+                    "n_depth": depth, "samples": pp})
+    if tg:
+        gen_depth = depth + n_prompt
+        out.append({"test": f"tg{test.get('n_gen')} @ d{gen_depth}", "n_prompt": 0, "n_gen": test.get("n_gen"),
+                    "n_depth": gen_depth, "samples": tg})
+    return out
+
+
+def llama_bench_skipped(result: dict[str, Any]) -> list[str]:
+    """Rows left out of the llama-bench output, and why (a GPU ERROR row's speeds are not results)."""
+    out = []
+    for row in result["rows"]:
+        v = report.verdict(row)
+        if v == "GPU ERROR":
+            out.append(f"{row.get('engine')} {row['backend']}: GPU ERROR, its speeds are not results")
+        elif not finished_runs(row):
+            out.append(f"{row.get('engine')} {row['backend']}: {v}, no finished run")
+    return out
+
+
+def llama_bench_records(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """llama-bench JSON objects, one per (row, test); rows in llama_bench_skipped are left out."""
+    env = result.get("environment") or {}
+    model = result.get("model") or {}
+    gpu = env.get("webgpu") or {}
+    gpu_info = " ".join(str(gpu.get(k)) for k in ("vendor", "architecture", "device", "description") if gpu.get(k))
+    ua = str(env.get("user_agent") or "")
+    browser = next((w for w in ua.split() if w.startswith(("HeadlessChrome/", "Chrome/", "Firefox/", "Version/"))), ua)
+    out = []
+    for row in result["rows"]:
+        if report.speeds_invalid(row) or not finished_runs(row):
+            continue
+        info = row.get("info") or {}
+        webgpu = row["backend"].startswith("webgpu")
+        for t in llama_bench_tests(result, row):
+            ns = [s[0] for s in t["samples"]]
+            ts = [s[1] for s in t["samples"]]
+            out.append({
+                "build_commit": run_id(result),
+                "build_number": 0,
+                "cpu_info": f"{browser}, {env.get('hardware_concurrency')} logical cores".strip(", "),
+                "gpu_info": gpu_info if webgpu else "",
+                "backends": row["key"],
+                "model_filename": model.get("name"),
+                "model_type": model_type(result),
+                "model_size": model.get("size"),
+                "model_n_params": model.get("n_params"),
+                "n_threads": info.get("threads") or 0,
+                "n_gpu_layers": 99 if webgpu else 0,
+                **NEUTRAL,
+                "devices": "webgpu" if webgpu else "none",
+                "n_prompt": t["n_prompt"],
+                "n_gen": t["n_gen"],
+                "n_depth": t["n_depth"],
+                "test_time": _test_time(result),
+                "avg_ns": int(statistics.fmean(ns)),
+                "stddev_ns": int(_stdev([float(x) for x in ns])),
+                "avg_ts": statistics.fmean(ts),
+                "stddev_ts": _stdev(ts),
+                "samples_ns": ns,
+                "samples_ts": ts,
+                # Ours (llama.cpp's scripts ignore fields they do not know):
+                "test": t["test"],
+                "engine": row.get("engine"),
+                "engine_version": info.get("version"),
+                "backend": row["backend"],
+                "verdict": report.verdict(row),
+                "model_sha256": model.get("sha256"),
+                "samples_tokens": [s[2] for s in t["samples"]],
+                "source": f"{results.SCHEMA} v{result.get('schema_version')}",
+            })
+    return out
+
+
+def to_llama_bench(result: dict[str, Any]) -> str:
+    return json.dumps(llama_bench_records(result), indent=2)
+
+
+def to_llama_bench_jsonl(result: dict[str, Any]) -> str:
+    return "\n".join(json.dumps(r) for r in llama_bench_records(result))

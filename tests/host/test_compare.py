@@ -1,0 +1,282 @@
+"""python -m app compare: significance (Mann-Whitney U), groups, verdict changes, --fail-on, bad input.
+
+On synthetic results built with app.core.results.make_run (tests/host/synthetic.py); the pure-Python
+Mann-Whitney U the page uses is checked against scipy's on many random samples."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+
+import pytest
+
+from app.core import compare
+from app.host.cli import main
+from tests.host import synthetic as syn
+
+
+def write(tmp_path, name, doc) -> str:
+    path = tmp_path / name
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return str(path)
+
+
+def figure(comparison, key, row_key="flare-cpu"):
+    row = next(r for r in comparison["rows"] if r["match"]["key"] == row_key)
+    return next(f for f in row["figures"] if f["key"] == key)
+
+
+def pair(base_rate=20.0, new_rate=20.0, n_runs=5, noise=0.01, **new_row):
+    base = syn.result([syn.row(run_list=syn.runs(base_rate, n_runs, seed=1, noise=noise))])
+    new = syn.result([syn.row(run_list=syn.runs(new_rate, n_runs, seed=2, noise=noise), **new_row)],
+                     created="2026-01-02T00:00:00.000Z")
+    return base, new
+
+
+# --- Mann-Whitney U: the page's pure Python equals scipy ---------------------------------------------
+
+
+def test_pure_mann_whitney_u_equals_scipy_on_many_random_samples():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(20260101)
+    methods = set()
+    for _ in range(1500):
+        n1, n2 = rng.randint(1, 14), rng.choice([rng.randint(1, 14), rng.randint(15, 120)])
+        kind = rng.random()
+        if kind < 0.35:  # ties: small integers (timer ticks)
+            x = [rng.randint(0, 5) for _ in range(n1)]
+            y = [rng.randint(0, 5) for _ in range(n2)]
+        elif kind < 0.45:  # all equal
+            x, y = [3.0] * n1, [3.0] * n2
+        else:  # continuous, shifted or not
+            shift = rng.choice([0.0, 0.3, 1.0, 3.0])
+            x = [rng.gauss(0, 1) for _ in range(n1)]
+            y = [rng.gauss(shift, 1) for _ in range(n2)]
+        expected = scipy_stats.mannwhitneyu(x, y, alternative="two-sided")
+        u, p, method = compare.mann_whitney_u(x, y)
+        methods.add(method)
+        assert u == float(expected.statistic)
+        if math.isnan(expected.pvalue):
+            assert math.isnan(p)
+        else:
+            assert p == pytest.approx(float(expected.pvalue), rel=1e-9, abs=1e-15), (x, y, method)
+    assert methods == {"exact", "asymptotic"}
+
+
+def test_exact_distribution_counts_every_ordering():
+    for n1, n2 in ((1, 1), (3, 5), (8, 8), (2, 30)):
+        counts = compare.u_distribution(n1, n2)
+        assert sum(counts) == math.comb(n1 + n2, n1)
+        assert counts == counts[::-1]  # U and n1*n2 - U are equally likely
+    assert compare.smallest_p(3, 3) == pytest.approx(0.1)  # 3 runs against 3 can never reach p < 0.05
+    assert compare.smallest_p(4, 4) < 0.05
+
+
+def test_page_and_cli_decide_the_same():
+    pytest.importorskip("scipy")
+    for rates in ((20.0, 19.0), (20.0, 20.1), (20.0, 15.0)):
+        base, new = pair(*rates, n_runs=4, noise=0.03)
+        with_scipy = compare.compare(base, new, use_scipy=True)
+        pure = compare.compare(base, new, use_scipy=False)
+        assert with_scipy["test"]["implementation"].startswith("scipy") and pure["test"]["implementation"] == "pure Python"
+        for a, b in zip(with_scipy["rows"][0]["figures"], pure["rows"][0]["figures"]):
+            assert a["group"] == b["group"] and a["p_runs"] == pytest.approx(b["p_runs"], rel=1e-9)
+
+
+# --- groups ------------------------------------------------------------------------------------------
+
+
+def test_a_significant_slowdown_is_slower():
+    base, new = pair(20.0, 15.0)
+    c = compare.compare(base, new)
+    f = figure(c, "decode_tok_s")
+    assert f["group"] == "slower" and f["significant"] and f["decided_by"] == "runs"
+    assert f["change"] == pytest.approx(15 / 20 - 1, abs=0.01)
+    assert f["p_runs"] == pytest.approx(2 / math.comb(10, 5))  # every new run below every base run
+    assert f["p_tokens"] < 1e-6
+    assert figure(c, "itl_p50_ms")["group"] == "slower"  # longer intervals are slower too
+    assert figure(c, "prefill_tok_s")["group"] == "same"  # the prefill did not change
+    text = compare.to_text([c])
+    assert "Slower (2):" in text and "Faster (0):" in text
+
+
+def test_a_speedup_is_faster():
+    c = compare.compare(*pair(15.0, 20.0))
+    assert figure(c, "decode_tok_s")["group"] == "faster"
+    assert figure(c, "itl_p50_ms")["group"] == "faster"
+
+
+def test_noise_only_is_same():
+    c = compare.compare(*pair(20.0, 20.0, noise=0.01))
+    assert {f["group"] for f in c["rows"][0]["figures"]} == {"same"}
+    assert "Slower (0):" in compare.to_text([c])
+
+
+def test_a_significant_change_below_min_change_is_same():
+    c = compare.compare(*pair(20.0, 19.4, noise=0.001))  # -3%, p tiny
+    assert figure(c, "decode_tok_s")["group"] == "slower"
+    c = compare.compare(*pair(20.0, 19.4, noise=0.001), min_change=0.05)
+    f = figure(c, "decode_tok_s")
+    assert f["group"] == "same" and "below 5%" in f["reason"] and f["p_runs"] < 0.05
+
+
+def test_three_runs_decide_decode_on_its_token_intervals():
+    c = compare.compare(*pair(20.0, 15.0, n_runs=3))
+    f = figure(c, "decode_tok_s")
+    assert f["p_runs"] >= 0.05 and f["decided_by"] == "tokens" and f["group"] == "slower"
+    ttft = figure(c, "ttft_ms")
+    assert ttft["group"] == "same" and "too few runs" in ttft["reason"]
+
+
+def test_samples_come_from_the_raw_timestamps_not_the_stored_figures():
+    base, new = pair(20.0, 15.0)
+    for run in new["rows"][0]["runs"]:
+        run["derived"]["decode_tok_s"] = 1e9  # a stored figure that lies
+    new["rows"][0]["summary"] = None
+    f = figure(compare.compare(base, new), "decode_tok_s")
+    assert f["group"] == "slower" and f["new"]["mean"] == pytest.approx(15, rel=0.02)
+
+
+def test_stopped_runs_are_left_out_like_the_summary():
+    base = syn.result([syn.row(run_list=syn.runs(20.0, 5, seed=1))])
+    new = syn.result([syn.row(run_list=syn.runs(20.0, 5, seed=2, stopped_last=True))])
+    f = figure(compare.compare(base, new), "decode_tok_s")
+    assert f["new"]["n"] == 4 and "5 vs 4 runs" in compare.to_text([compare.compare(base, new)])
+
+
+# --- verdicts -----------------------------------------------------------------------------------------
+
+
+def test_a_verdict_change_is_always_reported():
+    base, new = pair(20.0, 20.0, forced=0.2)  # same speed, new answers wrongly
+    c = compare.compare(base, new)
+    v = c["rows"][0]["verdict"]
+    assert v == {"base": "ok", "new": "WRONG", "changed": True, "worse": True}
+    for text in (compare.to_text([c]), compare.to_markdown([c]), compare.to_html([c])):
+        assert "verdict changed: flare-web wasm-cpu tg16, prompt 32: ok -&gt; WRONG (worse)" in text or \
+               "verdict changed: flare-web wasm-cpu tg16, prompt 32: ok -> WRONG (worse)" in text
+    assert compare.failures([c], 0.05) == ["new: flare-web wasm-cpu tg16, prompt 32: verdict ok -> WRONG"]
+
+
+def test_a_gpu_error_row_is_reported_and_its_speeds_not_judged():
+    base, new = pair(20.0, 40.0, gpu_errors=3)  # "faster", but the GPU did not do the work
+    c = compare.compare(base, new)
+    assert c["rows"][0]["verdict"]["new"] == "GPU ERROR" and c["rows"][0]["verdict"]["worse"]
+    assert {f["group"] for f in c["rows"][0]["figures"]} == {"not compared"}
+    assert "new: GPU ERROR" in figure(c, "decode_tok_s")["reason"]
+    text = compare.to_text([c])
+    assert "Faster (0):" in text and "ok -> GPU ERROR (worse)" in text
+
+
+def test_a_better_verdict_is_reported_but_does_not_fail():
+    base, new = pair(20.0, 20.0)
+    base["rows"][0]["correctness"]["forced_top1_agreement"] = 0.6
+    c = compare.compare(base, new)
+    assert c["rows"][0]["verdict"] == {"base": "DEGRADED", "new": "ok", "changed": True, "worse": False}
+    assert compare.failures([c], 0.05) == []
+
+
+# --- matching -----------------------------------------------------------------------------------------
+
+
+def test_rows_match_by_engine_backend_model_and_test():
+    rows_a = [syn.row(), syn.row(key="llamacpp-wasm", engine="llama.cpp (wllama)", reference=True)]
+    rows_b = [syn.row(), syn.row(key="flare-webgpu", backend="webgpu")]
+    c = compare.compare(syn.result(rows_a), syn.result(rows_b))
+    assert [r["match"]["key"] for r in c["rows"]] == ["flare-cpu"]
+    assert c["only_base"] == ["llama.cpp (wllama) wasm-cpu tg16, prompt 32"]
+    assert c["only_new"] == ["flare-web webgpu tg16, prompt 32"]
+    assert compare.match_key(syn.result(rows_a), rows_a[0]) == ("flare-cpu", "wasm-cpu", syn.MODEL_SHA, "tg16", 32, 0)
+
+
+def test_the_matching_key_is_a_function_sweeps_can_replace():
+    base, new = pair(20.0, 15.0)
+    # A row that names its own test (a sweep) is matched by it.
+    new["rows"][0]["test"] = {"name": "tg16", "n_prompt": 32, "n_gen": 16, "n_depth": 0}
+    assert compare.compare(base, new)["rows"][0]["test"] == "tg16, prompt 32"
+    new["rows"][0]["test"] = {"name": "tg16 @ d512", "n_prompt": 32, "n_gen": 16, "n_depth": 512}
+    with pytest.raises(compare.CompareError):
+        compare.compare(base, new)
+    c = compare.compare(base, new, key=lambda result, row: (row["key"], row["backend"]))
+    assert len(c["rows"]) == 1
+
+
+def test_settings_that_differ_are_named():
+    base, new = pair()
+    new["settings"]["ignore_eos"] = True
+    assert any("ignore_eos None -> True" in w for w in compare.compare(base, new)["warnings"])
+
+
+# --- the command ----------------------------------------------------------------------------------------
+
+
+def test_fail_on_exits_1_on_a_significant_slowdown_beyond_it(tmp_path, capsys):
+    base, new = pair(20.0, 15.0)
+    a, b = write(tmp_path, "a.json", base), write(tmp_path, "b.json", new)
+    assert main(["compare", a, b]) == 0
+    out = capsys.readouterr()
+    assert "Slower (2):" in out.out and "decode tok/s" in out.out
+    assert main(["compare", a, b, "--fail-on", "5%"]) == 1
+    err = capsys.readouterr().err
+    assert "decode tok/s -25." in err and "a slowdown beyond 5%" in err
+    assert main(["compare", a, b, "--fail-on", "30%"]) == 0  # -25% is not beyond 30%
+
+
+def test_fail_on_passes_on_noise_and_fails_on_a_worse_verdict(tmp_path, capsys):
+    base, new = pair(20.0, 20.0)
+    a, b = write(tmp_path, "a.json", base), write(tmp_path, "b.json", new)
+    assert main(["compare", a, b, "--fail-on", "5"]) == 0
+    base, wrong = pair(20.0, 20.0, forced=0.1)
+    c = write(tmp_path, "c.json", wrong)
+    assert main(["compare", a, c, "--fail-on", "5%"]) == 1
+    assert "verdict ok -> WRONG" in capsys.readouterr().err
+
+
+def test_several_new_files_are_each_compared_with_base(tmp_path, capsys):
+    base, new = pair(20.0, 15.0)
+    _, same = pair(20.0, 20.0)
+    a, b, c = (write(tmp_path, n, d) for n, d in (("a.json", base), ("b.json", new), ("c.json", same)))
+    assert main(["compare", a, b, c, "--output", "md"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("base ") == 2 and "| engine | backend | test |" in out and "**Slower (2)**" in out
+    assert main(["compare", a, b, c, "--output", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["new"]["name"] for d in data] == [b, c]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not json at all", "not JSON"),
+    ("[1, 2]", "not a browser-llm-bench/result result JSON"),
+    (json.dumps({"schema": "browser-llm-bench/overhead", "schema_version": 2}), "only benchmark results compare"),
+    (json.dumps({"schema": "browser-llm-bench/result", "schema_version": 99, "rows": []}), "schema version 99"),
+    (json.dumps({"schema": "browser-llm-bench/result", "schema_version": 2, "rows": [{"key": "x"}]}),
+     "rows[0] has no engine 'key' and 'backend'"),
+])
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys, content, message):
+    good = write(tmp_path, "good.json", syn.result([syn.row()]))
+    bad = write(tmp_path, "bad.json", content)
+    for argv in (["compare", bad, good], ["compare", good, bad]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("compare: ") and message in err and err.count("\n") == 1, err
+
+
+def test_nothing_matching_is_bad_input(tmp_path, capsys):
+    a = write(tmp_path, "a.json", syn.result([syn.row()]))
+    b = write(tmp_path, "b.json", syn.result([syn.row()], model_sha="cd" * 32))  # another model
+    assert main(["compare", a, b]) == 2
+    err = capsys.readouterr().err
+    assert "no row of" in err and "matches a row of" in err and err.count("\n") == 1
+    assert main(["compare", a, str(tmp_path / "missing.json")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--min-change", "abc"], "--min-change 'abc'"), (["--fail-on", "-5%"], "--fail-on '-5%'"),
+    (["--alpha", "1.5"], "--alpha 1.5"),
+])
+def test_bad_options_get_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    a = write(tmp_path, "a.json", syn.result([syn.row()]))
+    assert main(["compare", a, a, *argv]) == 2
+    assert message in capsys.readouterr().err
