@@ -22,7 +22,7 @@ NO_BAR = frozenset({"GPU ERROR", "ERROR", "unsupported", "running"})  # labelled
 def _label(row: dict[str, Any]) -> list[str]:
     """Chart.js draws a list as a multi-line tick: the row, then its verdict when it is not simply right."""
     v = verdict(row)
-    name = f"{row['engine']} {row['backend']}"
+    name = f"{row['engine']} {row['backend']}" + (f" {row['test']}" if row.get("test") not in (None, "chat") else "")
     if v in APART:
         return [name, f"[{v}: fast, wrong output]"]
     if v in NO_BAR:

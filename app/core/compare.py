@@ -1,6 +1,6 @@
 """Is this run faster than that one, or is it noise? Two result JSONs compared row by row (pure Python).
 
-Rows are matched by `match_key` (engine key, backend, the model's sha256 and the test). For each figure
+Rows are matched by `match_key` (engine key, backend, the model's sha256 and the test: `row_test`). For each figure
 (decode tok/s, TTFT, prefill tok/s, ITL p50) the change of the mean in percent and whether it is
 significant: a two-sided Mann-Whitney U test on the per-run samples, each recomputed from the run's raw
 timestamps (`results.derive_run`), and for decode tok/s also on the per-token intervals, with a minimum
@@ -143,23 +143,26 @@ BAD_VERDICTS = ("GPU ERROR", "ERROR", "WRONG", "DEGRADED")
 
 
 def row_test(result: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
-    """The row's test as llama-bench names tests: a row that says its own `test` (sweeps) keeps it; every
-    row of a plain run is "tg{max_tokens}" after its prompt (n_prompt prompt tokens, no extra depth)."""
-    if isinstance(row.get("test"), dict):
-        t = dict(row["test"])
-        t.setdefault("name", f"tg{t.get('n_gen')}")
-        return t
+    """The row's test: `rows[].test` ("chat", or a sweep's "pp512", "tg128", "tg128 @ d512") with its
+    n_prompt / n_gen / n_depth; a row written before rows carried them is the chat test (its runs' prompt,
+    max_tokens from the settings). `kind`: "chat", "pp" or "tg"."""
+    name = str(row.get("test") or "chat")
     runs = (row.get("runs") or []) + (row.get("warmups") or [])
-    n_prompt = runs[0]["prompt_tokens"] if runs else len(result.get("prompt_ids") or []) or None
-    n_gen = (result.get("settings") or {}).get("max_tokens")
-    return {"name": f"tg{n_gen}", "n_prompt": n_prompt, "n_gen": n_gen, "n_depth": 0}
+    n_prompt = row.get("n_prompt")
+    if n_prompt is None:
+        n_prompt = runs[0]["prompt_tokens"] if runs else len(result.get("prompt_ids") or []) or None
+    n_gen = row.get("n_gen")
+    if n_gen is None:
+        n_gen = (result.get("settings") or {}).get("max_tokens")
+    kind = "pp" if name.startswith("pp") else "tg" if name.startswith("tg") else "chat"
+    return {"name": name, "kind": kind, "n_prompt": n_prompt, "n_gen": n_gen, "n_depth": row.get("n_depth") or 0}
 
 
 def test_label(test: dict[str, Any]) -> str:
-    label = str(test["name"])
-    if test.get("n_prompt") and not label.startswith("pp"):
-        label += f", prompt {test['n_prompt']}"
-    return label
+    """'chat tg64, prompt 32' for the chat row; a sweep test by its llama-bench name ('pp512', 'tg128 @ d512')."""
+    if test.get("kind", "chat") == "chat":
+        return f"{test['name']} tg{test.get('n_gen')}, prompt {test.get('n_prompt')}"
+    return str(test["name"])
 
 
 def model_sha(result: dict[str, Any], row: dict[str, Any]) -> str:
@@ -171,7 +174,12 @@ def model_sha(result: dict[str, Any], row: dict[str, Any]) -> str:
 def match_key(result: dict[str, Any], row: dict[str, Any]) -> tuple:
     """Rows of two results are compared when these are equal: engine key, backend, model, test."""
     t = row_test(result, row)
-    return (row["key"], row["backend"], model_sha(result, row), t["name"], t.get("n_prompt"), t.get("n_depth") or 0)
+    return (row["key"], row["backend"], model_sha(result, row), t["name"], t["n_prompt"], t["n_gen"], t["n_depth"])
+
+
+def figures_for(test: dict[str, Any]) -> tuple[Figure, ...]:
+    """A pp test generates one token (the prefill's): only its prefill and TTFT are figures."""
+    return tuple(f for f in FIGURES if f.key in ("prefill_tok_s", "ttft_ms")) if test.get("kind") == "pp" else FIGURES
 
 
 def finished_runs(row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -240,9 +248,10 @@ def compare_figure(fig: Figure, base_row: dict, new_row: dict, min_change: float
     out: dict[str, Any] = {"key": fig.key, "label": fig.label, "higher_is_better": fig.higher_is_better,
                            "base": _summary(b), "new": _summary(n), "change": None, "p_runs": None,
                            "p_tokens": None, "decided_by": None, "significant": False, "group": "not compared",
-                           "reason": ""}
+                           "reason": "", "invalid": []}
     invalid = [side for side, row in (("base", base_row), ("new", new_row)) if report.speeds_invalid(row)]
     if invalid:
+        out["invalid"] = invalid  # their cells are struck through, as in the bench table
         out["reason"] = f"{' and '.join(invalid)}: GPU ERROR, its speeds are not results"
         return out
     if not b or not n:
@@ -307,10 +316,10 @@ def compare(base: dict[str, Any], new: dict[str, Any], min_change: float = DEFAU
         vb, vn = report.verdict(b), report.verdict(n)
         test = row_test(new, n)
         rows.append({
-            "match": {"key": k[0], "backend": k[1], "model_sha256": k[2], "test": test},
-            "engine": n.get("engine") or b.get("engine") or k[0], "backend": k[1], "test": test_label(test),
+            "match": {"key": n["key"], "backend": n["backend"], "model_sha256": model_sha(new, n), "test": test},
+            "engine": n.get("engine") or b.get("engine") or n["key"], "backend": n["backend"], "test": test_label(test),
             "verdict": {"base": vb, "new": vn, "changed": vb != vn, "worse": _worse(vb, vn)},
-            "figures": [compare_figure(f, b, n, min_change, alpha, use_scipy) for f in FIGURES],
+            "figures": [compare_figure(f, b, n, min_change, alpha, use_scipy) for f in figures_for(test)],
         })
     return {
         "base": _describe(base, base_name), "new": _describe(new, new_name),
@@ -329,7 +338,7 @@ def _worse(base_verdict: str, new_verdict: str) -> bool:
 
 
 def _keys_text(result: dict, rows: dict) -> str:
-    return ", ".join(_row_name(result, r) + f" model {k[2][:8]}" for k, r in rows.items())
+    return ", ".join(_row_name(result, r) + f" model {model_sha(result, r)[:8]}" for r in rows.values())
 
 
 def _row_name(result: dict, row: dict) -> str:
@@ -423,13 +432,17 @@ def _note(f: dict) -> str:
     return note
 
 
-def group_rows(comparison: dict[str, Any]) -> dict[str, list[list[str]]]:
+def group_rows(comparison: dict[str, Any], strike=lambda text: text) -> dict[str, list[list[str]]]:
+    """The table's cells by group; a GPU ERROR side's figures go through `strike` (never a plain number)."""
     fmt = {f.key: f.fmt for f in FIGURES}
     out: dict[str, list[list[str]]] = {g: [] for g, _ in GROUPS}
     for row in comparison["rows"]:
         for f in row["figures"]:
-            out[f["group"]].append([row["engine"], row["backend"], row["test"], f["label"],
-                                    _cell(f["base"], fmt[f["key"]]), _cell(f["new"], fmt[f["key"]]),
+            cells = {side: _cell(f[side], fmt[f["key"]]) for side in ("base", "new")}
+            for side in f.get("invalid") or []:
+                if cells[side] != "-":
+                    cells[side] = strike(cells[side])
+            out[f["group"]].append([row["engine"], row["backend"], row["test"], f["label"], cells["base"], cells["new"],
                                     _change(f["change"]), _p(f["p_runs"]), _p(f["p_tokens"]), _note(f)])
     return out
 
@@ -462,15 +475,15 @@ def to_text(comparisons: list[dict[str, Any]]) -> str:
     for c in comparisons:
         lines = header_lines(c)
         for group, title in GROUPS:
-            rows = group_rows(c)[group]
+            rows = group_rows(c, report._plain_strike)[group]
             if not rows and group == "not compared":
                 continue
             lines += ["", f"{title} ({len(rows)}):"]
             if rows:
                 table = [list(COLUMNS)] + rows
-                widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
+                widths = [max(report._width(r[i]) for r in table) for i in range(len(COLUMNS))]
                 for i, r in enumerate(table):
-                    lines.append("  ".join(x.ljust(w) if j < 4 or j == 9 else x.rjust(w)
+                    lines.append("  ".join(report._pad(x, w, right=not (j < 4 or j == 9))
                                            for j, (x, w) in enumerate(zip(r, widths))).rstrip())
                     if i == 0:
                         lines.append("  ".join("-" * w for w in widths))
@@ -490,7 +503,7 @@ def to_markdown(comparisons: list[dict[str, Any]]) -> str:
     for c in comparisons:
         lines = [_md(x) + "  " for x in header_lines(c)]
         for group, title in GROUPS:
-            rows = group_rows(c)[group]
+            rows = group_rows(c, lambda text: f"~~{text}~~")[group]
             if not rows and group == "not compared":
                 continue
             lines += ["", f"**{title} ({len(rows)})**"]
@@ -515,21 +528,44 @@ def to_html(comparisons: list[dict[str, Any]]) -> str:
     for c in comparisons:
         out = ['<div class="comparison">'] + [f"<p class=\"muted\">{e(x)}</p>" for x in header_lines(c)]
         for group, title in GROUPS:
-            rows = group_rows(c)[group]
+            rows = group_rows(c, lambda text: f"\x00{text}\x01")[group]  # struck: <s> after escaping
             if not rows and group == "not compared":
                 continue
             out.append(f'<h3 class="{GROUP_CLASS[group]}" data-group="{e(group)}">{e(title)} ({len(rows)})</h3>')
             if rows:
                 head = "".join(f"<th>{e(x)}</th>" for x in COLUMNS)
-                body = "".join(f'<tr data-group="{e(group)}">' + "".join(f"<td>{e(x)}</td>" for x in r) + "</tr>"
-                               for r in rows)
-                out.append(f'<table class="results compare"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+                body = "".join(f'<tr data-group="{e(group)}">' + "".join(
+                    f"<td>{e(x)}</td>".replace("\x00", '<s title="not a result: the GPU reported errors">')
+                    .replace("\x01", "</s>") for x in r) + "</tr>" for r in rows)
+                out.append(f'<div class="table-scroll"><table class="results compare"><thead><tr>{head}</tr></thead>'
+                           f'<tbody>{body}</tbody></table></div>')
         foot = footer_lines(c)
         if foot:
             out.append('<ul class="result-notes warn">' + "".join(f"<li>{e(x)}</li>" for x in foot) + "</ul>")
         out.append("</div>")
         parts.append("".join(out))
     return "".join(parts)
+
+
+def parse_document(text: str, name: str) -> Any:
+    """JSON text -> the document; CompareError (one line naming `name`) when it does not parse."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise CompareError(f"{name}: not JSON ({err.msg} at line {err.lineno}); give a result JSON "
+                           "of python -m app bench or the page's Export JSON") from None
+
+
+def parse_alpha(text: Any, what: str = "--alpha") -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise CompareError(f"{what} {text!r}: give a number above 0 and below 1, e.g. 0.05") from None
+    if not 0 < value < 1:
+        raise CompareError(f"{what} {value:g}: must be above 0 and below 1")
+    return value
 
 
 def parse_percent(text: str, what: str) -> float:

@@ -11,9 +11,10 @@ against the timestamps it came from (tests/host/test_formats.py does).
   results.SUMMARY_KEYS its n, mean, stddev, median, min, max and the per-run samples (in CSV joined by ';').
 - llama-bench / llama-bench-jsonl: llama-bench's own JSON (`llama_bench_records`): one object per (row, test)
   with llama-bench's field names, so llama.cpp's scripts/compare-llama-bench.py and dashboards read our runs.
-  A row of a plain run holds two llama-bench tests: its prompt ("pp{n}": n_prompt = prompt tokens,
-  n_gen 0, samples from the prefill time) and its generation ("tg{n}": n_gen = max tokens, n_depth =
-  the prompt tokens already in the context, n_prompt 0, samples from the first to the last token).
+  The chat row holds two llama-bench tests: its prompt ("pp{n}": n_prompt = prompt tokens, n_gen 0, samples
+  from the prefill time) and its generation ("tg{n} @ d{prompt}": n_gen = max tokens, n_depth = the prompt
+  tokens already in the context, n_prompt 0, samples from the first to the last token); a sweep row
+  (rows[].test "pp512", "tg128", "tg128 @ d512") is its one test.
 """
 
 from __future__ import annotations
@@ -185,7 +186,9 @@ def llama_bench_tests(result: dict[str, Any], row: dict[str, Any]) -> list[dict[
     pp: prefill_end_ms - prefill_start_ms for the prompt's tokens (t/s = derived prefill_tok_s).
     tg: token_times_ms[-1] - token_times_ms[0], the generation phase after the first token, which the prefill
         produced (t/s = derived decode_tok_s = (tokens - 1) / that time: one decode step per later token, as
-        llama-bench's tg times one llama_decode per token).
+        llama-bench's tg times one llama_decode per token), after n_depth tokens of context.
+    A sweep row is its one test (ppN; tgN or "tgN @ dD", its prompt being the depth); the chat row holds both:
+    "pp{prompt}" and "tg{max tokens} @ d{prompt}".
     """
     test = row_test(result, row)
     runs = finished_runs(row)
@@ -193,16 +196,15 @@ def llama_bench_tests(result: dict[str, Any], row: dict[str, Any]) -> list[dict[
           for r in runs if r["derived"]["prefill_tok_s"] is not None]
     tg = [(_ns(r["token_times_ms"][-1] - r["token_times_ms"][0]), r["derived"]["decode_tok_s"], len(r["token_times_ms"]))
           for r in runs if r["derived"]["decode_tok_s"] is not None]
-    n_prompt = test.get("n_prompt") or (runs[0]["prompt_tokens"] if runs else 0)
-    depth = test.get("n_depth") or 0
+    n_prompt = test["n_prompt"] or (runs[0]["prompt_tokens"] if runs else 0)
     out = []
-    if pp:
-        out.append({"test": f"pp{n_prompt}" + (f" @ d{depth}" if depth else ""), "n_prompt": n_prompt, "n_gen": 0,
-                    "n_depth": depth, "samples": pp})
-    if tg:
-        gen_depth = depth + n_prompt
-        out.append({"test": f"tg{test.get('n_gen')} @ d{gen_depth}", "n_prompt": 0, "n_gen": test.get("n_gen"),
-                    "n_depth": gen_depth, "samples": tg})
+    if pp and test["kind"] in ("chat", "pp"):
+        out.append({"test": test["name"] if test["kind"] == "pp" else f"pp{n_prompt}", "n_prompt": n_prompt,
+                    "n_gen": 0, "n_depth": test["n_depth"] if test["kind"] == "pp" else 0, "samples": pp})
+    if tg and test["kind"] in ("chat", "tg"):
+        depth = test["n_depth"] if test["kind"] == "tg" else n_prompt
+        name = test["name"] if test["kind"] == "tg" else f"tg{test['n_gen']} @ d{depth}"
+        out.append({"test": name, "n_prompt": 0, "n_gen": test["n_gen"], "n_depth": depth, "samples": tg})
     return out
 
 
@@ -261,6 +263,7 @@ def llama_bench_records(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "samples_ts": ts,
                 # Ours (llama.cpp's scripts ignore fields they do not know):
                 "test": t["test"],
+                "row_test": row_test(result, row)["name"],
                 "engine": row.get("engine"),
                 "engine_version": info.get("version"),
                 "backend": row["backend"],

@@ -25,14 +25,21 @@ def per_token_overhead_us(python_rates: list[float], js_rates: list[float]) -> l
 
 
 def null_summary(ceiling_python: list[float], ceiling_js: list[float],
-                 busy_python: list[float], busy_js: list[float], busy_ms: float) -> dict[str, Any]:
+                 busy_python: list[float], busy_js: list[float], busy_ms: float,
+                 busy_itl_p50_python: list[float] | None = None, busy_itl_p50_js: list[float] | None = None) -> dict[str, Any]:
     """The null engine's figures: each loop's ceiling (decode tok/s of the engine that answers at once),
     the per-token overhead (Python minus JS, µs, one sample a round) and the Python/JS ratio on the
-    engine that busy-waits `busy_ms` a token."""
+    engine that busy-waits `busy_ms` a token; with the median inter-token intervals (ms) of the busy
+    runs, also how much longer Python's is there (µs, one sample a round): the same overhead when the
+    engine's work in between has left the caches cold."""
     ceiling = overhead_summary(ceiling_python, ceiling_js)
-    return {"ceiling": ceiling,
-            "overhead_us_per_token": stats.summarize(per_token_overhead_us(ceiling_python, ceiling_js)),
-            "busy_ms": busy_ms, "busy": overhead_summary(busy_python, busy_js)}
+    out = {"ceiling": ceiling,
+           "overhead_us_per_token": stats.summarize(per_token_overhead_us(ceiling_python, ceiling_js)),
+           "busy_ms": busy_ms, "busy": overhead_summary(busy_python, busy_js)}
+    if busy_itl_p50_python and busy_itl_p50_js:
+        out["busy_itl_p50_overhead_us"] = stats.summarize(
+            [(p - j) * 1000 for p, j in zip(busy_itl_p50_python, busy_itl_p50_js)])
+    return out
 
 
 def _spread(v: dict[str, Any], fmt: str) -> str:
@@ -52,5 +59,9 @@ def null_lines(summary: dict[str, Any], ceiling_tokens: int, busy_tokens: int) -
         f"per-token overhead (Python minus JS): {_spread(o, '.2f')} us",
         f"{busy} null engine: JS loop median {b['js_decode_tok_s']['median']:.2f} tok/s, Python loop median "
         f"{b['python_decode_tok_s']['median']:.2f} tok/s ({n} rounds of {busy_tokens} tokens)",
+    ] + ([
+        f"{busy} null engine, median inter-token interval, Python minus JS: "
+        f"{_spread(summary['busy_itl_p50_overhead_us'], '.1f')} us (timer resolution 5 us)",
+    ] if summary.get("busy_itl_p50_overhead_us") else []) + [
         f"ratio of decode tok/s on the {busy} null engine (Python / JS): {b['ratio_python_over_js']:.4f}",
     ]

@@ -63,8 +63,16 @@ def speeds_invalid(row: dict[str, Any]) -> bool:
 
 
 # The verdict comes right after the engine: a fast engine that answers wrongly must look wrong at a glance.
-COLUMNS = ["engine", "backend", "verdict", "load s", "memory MB", "TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms",
+COLUMNS = ["engine", "backend", "verdict", "test", "load s", "memory MB", "TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms", "ITL slope ms/1k",
            "tokens", "greedy match", "1st diverg.", "forced top-1", "perplexity", "weights"]
+
+
+def test_cell(row: dict[str, Any]) -> str:
+    """The row's test: "chat p32+g64" for the chat prompt, or the llama-bench name of a sweep test."""
+    test = row.get("test") or "chat"
+    if test == "chat" and row.get("n_prompt") is not None:
+        return f"chat p{row['n_prompt']}+g{row.get('n_gen')}"
+    return test
 
 
 def memory_cell(row: dict[str, Any]) -> str:
@@ -86,7 +94,7 @@ def weights_cell(row: dict[str, Any]) -> str:
     return text
 
 
-SPEED_COLUMNS = frozenset({"TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms"})
+SPEED_COLUMNS = frozenset({"TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms", "ITL slope ms/1k"})
 INVALID_NOTE = "struck-through speeds: the engine's GPU reported errors during the row, so they measure work not done"
 
 
@@ -98,18 +106,22 @@ def row_cells(row: dict[str, Any]) -> list[str]:
     itl = [s.get(k) for k in ("itl_p50_ms", "itl_p90_ms", "itl_p99_ms")]
     itl_text = "/".join("-" if x is None else f"{x['median']:.0f}" for x in itl)
     ppl = c.get("perplexity")
+    if row.get("test") not in (None, "chat"):
+        c, ppl = {}, None  # a sweep row: its verdict is the chat row's; the figures are shown there
     cold = any(r.get("cold") for r in row.get("runs") or [])
     threads = (row.get("info") or {}).get("threads")
     return [
         row["engine"],
         row["backend"] + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
         verdict(row),
+        test_cell(row),
         _num(load_s),
         memory_cell(row),
         _pm(s.get("ttft_ms"), "{:.0f}") + (" (cold)" if cold and s.get("ttft_ms") else ""),
         _pm(s.get("prefill_tok_s"), "{:.1f}"),
         _pm(s.get("decode_tok_s"), "{:.2f}"),
         itl_text,
+        _pm(s.get("itl_slope_ms_per_1k"), "{:+.1f}"),
         _pm(s.get("tokens"), "{:.0f}"),
         "-" if row.get("is_reference") else _pct(c.get("greedy_match")),
         "-" if row.get("is_reference") else ("none" if c.get("greedy_match") == 1 else _num(c.get("first_divergence"), "{}")),
@@ -159,7 +171,7 @@ def to_text(result: dict[str, Any]) -> str:
     widths = [max(_width(r[i]) for r in rows) for i in range(len(COLUMNS))]
     out = []
     for n, r in enumerate(rows):
-        out.append("  ".join(_pad(c, w, right=i > 2) for i, (c, w) in enumerate(zip(r, widths))))
+        out.append("  ".join(_pad(c, w, right=i > 3) for i, (c, w) in enumerate(zip(r, widths))))
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out + _footnotes(result))
@@ -229,6 +241,8 @@ def reading(result: dict[str, Any]) -> list[str]:
     lines = []
     ref_ppl = _ref_ppl(result)
     for row in result["rows"]:
+        if row.get("test") not in (None, "chat"):
+            continue  # sweep rows share their engine's chat row's correctness: said once, there
         v = verdict(row)
         name = f"{row['engine']} {row['backend']}"
         c = row.get("correctness") or {}
@@ -261,11 +275,17 @@ def result_notes(result: dict[str, Any]) -> list[str]:
     cold = [f"{r['engine']} {r['backend']}" for r in result["rows"] if any(x.get("cold") for x in r.get("runs") or [])]
     if cold:
         lines.append(f"the first measured run was cold (no warmup) and is in the mean for: {', '.join(cold)}")
-    measured = [r for r in result["rows"] if _token_counts(r)]
-    if len({c for r in measured for c in _token_counts(r)}) > 1:
-        detail = "; ".join(f"{r['engine']} {r['backend']} {'/'.join(map(str, sorted(set(_token_counts(r)))))} "
-                           f"({', '.join(sorted(_reasons(r)))})" for r in measured)
-        lines.append(f"rows generated different numbers of tokens, so their figures cover different lengths: {detail}")
+    by_test: dict[str, list[dict[str, Any]]] = {}
+    for r in result["rows"]:
+        if _token_counts(r):
+            by_test.setdefault(str(r.get("test") or "chat"), []).append(r)
+    for test, measured in by_test.items():
+        if len({c for r in measured for c in _token_counts(r)}) > 1:
+            detail = "; ".join(f"{r['engine']} {r['backend']} {'/'.join(map(str, sorted(set(_token_counts(r)))))} "
+                               f"({', '.join(sorted(_reasons(r)))})" for r in measured)
+            where = "" if test == "chat" else f" in {test}"
+            lines.append(f"rows generated different numbers of tokens{where}, so their figures cover different "
+                         f"lengths: {detail}")
     return lines
 
 

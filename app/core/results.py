@@ -8,6 +8,7 @@ Version history: 1 - first version. 2 - runs carry `stop_reason` (and `error`, `
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from app.core import stats
@@ -28,6 +29,10 @@ FIELD_DOCS = {
     "derived.ttft_ms": "first token time - prefill_start_ms: from the start of prefill to the first token id in Python",
     "derived.decode_tok_s": "(n - 1) / (t_last - t_first) over the run's tokens",
     "derived.itl_p50_ms / p90 / p99": "percentiles of the inter-token intervals of the run",
+    "derived.itl_slope_ms_per_1k": "least-squares slope of the inter-token intervals against position (prompt + tokens "
+                                   "so far): ms per token added per 1,000 tokens of context",
+    "rows[].test": "'chat' (the chat prompt, up to max_tokens) or a sweep test named as llama-bench: ppN, tgN, 'tgN @ dD'",
+    "rows[].n_prompt / n_gen / n_depth": "prompt tokens fed, tokens asked for, context before generation",
     "correctness.greedy_match": "fraction of greedy tokens equal to llama.cpp's at the same index",
     "correctness.first_divergence": "index of the first token that differs from llama.cpp's (null: none)",
     "correctness.forced_top1_agreement": "feeding llama.cpp's continuation one prefix at a time, how often the engine's top-1 is llama.cpp's next token",
@@ -59,6 +64,7 @@ def derive_run(run: dict[str, Any]) -> dict[str, Any]:
     prefill_ms = end - start
     gaps = stats.intervals(times)
     return {
+        "itl_slope_ms_per_1k": itl_slope(gaps, run["prompt_tokens"]),
         "tokens": len(times),
         "prefill_ms": prefill_ms,
         "prefill_tok_s": run["prompt_tokens"] / (prefill_ms / 1000) if prefill_ms > 0 else None,
@@ -71,6 +77,18 @@ def derive_run(run: dict[str, Any]) -> dict[str, Any]:
 
 
 STOP_REASONS = ("end token", "engine end", "max tokens", "user", "error", "context")
+
+
+def itl_slope(gaps: list[float], prompt_tokens: int) -> float | None:
+    """How inter-token latency grows with context: the least-squares slope of each interval (ms) against its
+    position in the sequence (prompt + tokens so far), in ms per token per 1,000 tokens of context
+    (statistics.linear_regression). None with fewer than 3 intervals."""
+    if len(gaps) < 3:
+        return None
+    import statistics
+
+    positions = [prompt_tokens + i + 1 for i in range(len(gaps))]
+    return statistics.linear_regression(positions, gaps).slope * 1000
 
 
 def make_run(index: int, prompt_tokens: int, prefill_start_ms: float, prefill_end_ms: float,
@@ -100,7 +118,8 @@ def make_run(index: int, prompt_tokens: int, prefill_start_ms: float, prefill_en
     return run
 
 
-SUMMARY_KEYS = ("prefill_ms", "prefill_tok_s", "ttft_ms", "decode_tok_s", "itl_p50_ms", "itl_p90_ms", "itl_p99_ms", "tokens")
+SUMMARY_KEYS = ("prefill_ms", "prefill_tok_s", "ttft_ms", "decode_tok_s", "itl_p50_ms", "itl_p90_ms", "itl_p99_ms", "tokens",
+                "itl_slope_ms_per_1k")
 
 
 def summarize_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -122,6 +141,21 @@ def new_result(settings: dict, environment: dict, assets: list[dict], model: dic
     }
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal, floats to 1e-9 relative: the page's Python (3.13) and the host's may round the last bits apart."""
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return a == b
+
+
+def _same_tree(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_tree(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_tree(x, y) for x, y in zip(a, b))
+    return _same(a, b)
+
+
 def check_result(result: dict[str, Any]) -> None:
     """Raise ValueError if any derived figure disagrees with the raw timestamps it came from."""
     if result.get("schema") != SCHEMA or result.get("schema_version") not in READABLE_VERSIONS:
@@ -132,7 +166,9 @@ def check_result(result: dict[str, Any]) -> None:
                 raise ValueError(f"{row['key']} run {run['index']}: one timestamp per token is needed")
             again = derive_run(run)
             for key, value in again.items():
-                if value != run["derived"][key]:
+                if key in run["derived"] and not _same(value, run["derived"][key]):  # older files lack newer figures
                     raise ValueError(f"{row['key']} run {run['index']}: {key} is {run['derived'][key]}, timestamps give {value}")
-        if row.get("runs") and row.get("summary") != summarize_row(row["runs"]):
+        stored = row.get("summary") or {}
+        recomputed = {k: v for k, v in summarize_row(row["runs"]).items() if k in stored} if row.get("runs") else {}
+        if row.get("runs") and not _same_tree(recomputed, stored):
             raise ValueError(f"{row['key']}: summary does not match its runs")

@@ -61,6 +61,11 @@ class BenchSettings:
     webgpu_limits: str = "default"
     # Every engine runs to max_tokens (no stop at end-of-generation ids), as llama-bench measures fixed lengths.
     ignore_eos: bool = False
+    # Sweeps, named as llama-bench names them: ppN (a prompt of exactly N tokens, prefill tok/s), tgN (N generated
+    # tokens, decode tok/s) after a context of each depth D ("tgN @ dD"). Empty: only the chat test.
+    n_prompt: list[int] = field(default_factory=list)
+    n_gen: list[int] = field(default_factory=list)
+    depth: list[int] = field(default_factory=lambda: [0])
     # The embedded model's id (site["models"]), or "file" for a GGUF picked on the page / given as a path.
     model: str = DEFAULT_MODEL
 
@@ -86,6 +91,13 @@ class BenchSettings:
         check_int("llamacpp_threads", 0, 64)
         if not isinstance(self.model, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", self.model):
             raise SettingsError(f"model must be an embedded model's id (like {DEFAULT_MODEL!r}) or 'file', not {self.model!r}")
+        for name, lo, hi in (("n_prompt", 1, 8192), ("n_gen", 1, 2048), ("depth", 0, 8192)):
+            values = getattr(self, name)
+            if not isinstance(values, list) or len(values) > 16 or any(
+                    isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi for v in values):
+                raise SettingsError(f"{name} must be a list of at most 16 whole numbers from {lo} to {hi}, not {values!r}")
+        if not self.depth:
+            self.depth = [0]
         if not isinstance(self.ignore_eos, bool):
             raise SettingsError(f"ignore_eos must be true or false, not {self.ignore_eos!r}")
         if self.webgpu_limits not in WEBGPU_LIMITS:

@@ -86,6 +86,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-perplexity", action="store_true", help="skip the perplexity of the fixed passage")
     p.add_argument("--async-prefill", action="store_true",
                    help="flare: prefill with begin_stream_with_params_async instead of the synchronous call")
+    p.add_argument("--n-prompt", type=int_list, default=[], metavar="N,N",
+                   help="sweep: ppN tests, a prompt of exactly N tokens of a fixed text (prefill tok/s), each its own row")
+    p.add_argument("--n-gen", type=int_list, default=[], metavar="N,N",
+                   help="sweep: tgN tests, N generated tokens with end tokens ignored (decode tok/s), each its own row")
+    p.add_argument("--depth", type=int_list, default=[0], metavar="D,D",
+                   help="sweep: run every tg test after a context of D tokens too ('tg128 @ d512')")
     p.add_argument("--ignore-eos", action="store_true",
                    help="every engine runs to --max-tokens instead of stopping at the model's end-of-generation "
                         "tokens (llama.cpp's set), for fixed lengths as llama-bench measures them; flare still "
@@ -144,6 +150,14 @@ def resolve_model(value: str | None) -> tuple[str | None, Path | None]:
                         "give one of those ids or the path of a .gguf file")
 
 
+def int_list(text: str) -> list[int]:
+    """'32,128' -> [32, 128] (argparse type); a clear error for anything else."""
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a comma-separated list of whole numbers, like 32,128, not {text!r}") from None
+
+
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     engines = expand_engines([e.strip() for e in args.engines.split(",") if e.strip()])
     if args.cpu:
@@ -156,6 +170,7 @@ def settings_from_args(args: argparse.Namespace) -> BenchSettings:
         "prompt": args.prompt, "system": args.system, "max_tokens": args.max_tokens, "runs": args.runs,
         "warmup": args.warmup, "engines": engines, "forced_tokens": args.forced_tokens,
         "perplexity": not args.no_perplexity, "async_prefill": args.async_prefill, "ignore_eos": args.ignore_eos,
+        "n_prompt": args.n_prompt, "n_gen": args.n_gen, "depth": args.depth,
         "llamacpp_threads": args.llamacpp_threads, "webgpu_limits": args.webgpu_limits,
         **_model_setting(args),
     })

@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("new", type=Path, nargs="+", metavar="NEW.json", help="one or more results compared with BASE")
     p.add_argument("--min-change", default="2%", metavar="PCT",
                    help="smallest change of a mean that counts as faster or slower, in percent")
-    p.add_argument("--alpha", type=float, default=compare.DEFAULT_ALPHA, metavar="P",
+    p.add_argument("--alpha", default=compare.DEFAULT_ALPHA, metavar="P",
                    help="significance level of the Mann-Whitney U test (0-1)")
     p.add_argument("--fail-on", default=None, metavar="PCT",
                    help="exit 1 when a figure is significantly slower by at least this percentage (e.g. 5%%), "
@@ -65,21 +65,16 @@ def load(path: Path) -> dict:
         raise compare.CompareError(f"{path}: a folder, not a result JSON") from None
     except (OSError, UnicodeDecodeError) as err:
         raise compare.CompareError(f"{path}: cannot read it ({err})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise compare.CompareError(f"{path}: not JSON ({err.msg} at line {err.lineno}); give a result JSON "
-                                   "of python -m app bench") from None
+    return compare.parse_document(text, str(path))
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         min_change = compare.parse_percent(args.min_change, "--min-change")
         fail_on = None if args.fail_on is None else compare.parse_percent(args.fail_on, "--fail-on")
-        if not 0 < args.alpha < 1:
-            raise compare.CompareError(f"--alpha {args.alpha:g}: must be above 0 and below 1")
+        alpha = compare.parse_alpha(args.alpha)
         base = load(args.base)
-        comparisons = [compare.compare(base, load(path), min_change=min_change, alpha=args.alpha,
+        comparisons = [compare.compare(base, load(path), min_change=min_change, alpha=alpha,
                                        base_name=str(args.base), new_name=str(path)) for path in args.new]
     except compare.CompareError as err:
         print(f"compare: {err}", file=sys.stderr)

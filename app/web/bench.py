@@ -13,7 +13,7 @@ from typing import Any
 
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
-from app.core import chat_template, correctness, generation_limits, gpu_errors, results
+from app.core import chat_template, correctness, generation_limits, gpu_errors, results, sweeps
 from app.core.engine_catalog import REFERENCE_KEY
 from app.core.settings import BenchSettings
 from app.web import gpu_capture, jsbridge
@@ -214,7 +214,11 @@ class Benchmark:
         self.reference_tokens: list[int] | None = None
         self.reference_perplexity: float | None = None
         s = settings
-        self.units_per_engine = 1 + s.warmup + s.runs + (1 if s.forced_tokens else 0) + (1 if s.perplexity else 0)
+        self.sweep_tests = sweeps.tests(s.n_prompt, s.n_gen, s.depth)
+        self._sweep_rows: list[dict[str, Any]] = []
+        self._memory_after_load: dict[str, Any] = {}
+        self.units_per_engine = (1 + s.warmup + s.runs + (1 if s.forced_tokens else 0) + (1 if s.perplexity else 0)
+                                 + len(self.sweep_tests) * (s.warmup + s.runs))
         self.units_done = 0.0
         self.total_units = 1.0
         self._last_paint_ms = 0.0
@@ -276,8 +280,9 @@ class Benchmark:
             "info": {}, "output_text": "", "error": None, "unsupported": None, "shims": [],
             "gpu_errors": None, "console_errors": None, "gpu_devices": [], "in_progress": True,
         }
-        if rows is not None:
-            rows.append(row)
+        row.update(test="chat", n_prompt=len(self.prompt_ids), n_gen=s.max_tokens, n_depth=0)
+        self._rows = rows if rows is not None else []
+        self._rows.append(row)
         try:
             return await self._run_row(engine, row)
         finally:
@@ -304,7 +309,7 @@ class Benchmark:
             row["load"] = await engine.load(self.model)
             row["info"] = engine.info()
             row["weights"] = self.weights_of(engine)
-            memory_after_load = await gpu_capture.measure_memory()
+            memory_after_load = self._memory_after_load = await gpu_capture.measure_memory()
             phases = ", ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {v:.0f} ms" for k, v in row["load"].items())
             self.log(f"{name}: loaded in {sum(row['load'].values()) / 1000:.2f} s ({phases})")
             self._unit_done(f"{name}: loaded")
@@ -344,6 +349,8 @@ class Benchmark:
             # What each engine answered, as llama.cpp's text for its ids: one detokenizer for every row.
             row["output_text"] = await (self.tokenizer.decode(first) if self.tokenizer else engine.decode_text(first))
             row["correctness"] = await self.check(engine, row, first)
+            if self.sweep_tests:
+                await self._sweep(engine, row, name)
         except Stopped:
             row["summary"] = results.summarize_row(row["runs"])
         except (EngineError, JsException) as err:
@@ -361,12 +368,71 @@ class Benchmark:
             if row.get("memory") is not None:
                 gpu_peaks = [d["buffer_bytes_peak"] for d in row["gpu_devices"] if d.get("buffer_bytes_peak")]
                 row["memory"]["gpu_buffer_bytes_peak"] = max(gpu_peaks) if gpu_peaks else None
+            for sub in self._sweep_rows:
+                # One engine session: what its device reported belongs to every test it ran.
+                sub.update(gpu_errors=row["gpu_errors"], console_errors=row["console_errors"], gpu_devices=row["gpu_devices"])
+            self._sweep_rows = []
             if row["gpu_errors"]:
                 self.log(f"{name}: {gpu_errors.headline(row).splitlines()[0]}")
             if row["console_errors"]:
                 self.log(f"{name}: {row['console_errors']['count']} console error(s) during the row: "
                          f"{row['console_errors']['first_messages'][0][:300]}")
         return row
+
+    async def _sweep(self, engine: Engine, row: dict[str, Any], name: str) -> None:
+        """The sweep tests (ppN, tgN @ dD) on the engine already loaded: one row each, after the chat row.
+
+        Prompts are exactly N (or D) ids of the fixed passage (app.core.sweeps); end-of-generation ids are
+        ignored so every engine runs the same length. Correctness is the chat row's (same engine and model)."""
+        s = self.settings
+        bos = self.tokenizer.bos_id if self.tokenizer is not None and self.tokenizer.add_bos else None
+        self._sweep_rows = []
+        for test in self.sweep_tests:
+            sub = {k: row.get(k) for k in ("key", "engine", "backend", "is_reference", "load", "info", "weights", "shims",
+                                           "context_tokens")}
+            sub.update(test=test.name, n_prompt=test.n_prompt, n_gen=test.n_gen, n_depth=test.n_depth, warmups=[],
+                       runs=[], summary=None, correctness=row["correctness"], correctness_from="chat", output_text="",
+                       error=None, unsupported=None, gpu_errors=None, console_errors=None, gpu_devices=[],
+                       in_progress=True)
+            self._rows.append(sub)
+            self._sweep_rows.append(sub)
+            label = f"{name} {test.name}"
+            try:
+                refusal = generation_limits.context_refusal(name, row.get("context_tokens"), test.n_prompt, test.n_gen)
+                if refusal:
+                    sub["unsupported"] = refusal
+                    self.log(f"{label}: not run: {refusal}")
+                    continue
+                ids = sweeps.prompt_of(test.n_prompt, self.passage_ids, bos)
+                for kind, count in (("warmups", s.warmup), ("runs", s.runs)):
+                    for i in range(count):
+                        hidden_before = int(self.hygiene.visibilityChanges())
+                        try:
+                            run = await one_run(engine, i, ids, test.n_gen, self.controller, lambda n: None, frozenset(),
+                                                kind == "runs" and i == 0 and s.warmup == 0)
+                        except RunFailed as failed:
+                            sub[kind].append(failed.run)
+                            raise EngineError(f"{label} failed: {failed}") from None
+                        run["hygiene"] = self._hygiene(hidden_before)
+                        sub[kind].append(run)
+                        sub["summary"] = results.summarize_row(sub["runs"])
+                        self.on_row()
+                        d = run["derived"]
+                        figure = (f"prefill {d['prefill_tok_s'] or 0:.1f} tok/s" if test.kind == "pp"
+                                  else f"decode {d['decode_tok_s'] or 0:.2f} tok/s")
+                        self._unit_done(f"{label} {kind[:-1]} {i + 1}/{count}: {figure}")
+                        if self.controller.stop_requested:
+                            raise Stopped
+                sub["memory"] = memory_fields(self._memory_after_load, await gpu_capture.measure_memory(), self.model.size)
+                self.log(f"{label}: " + (f"prefill {sub['summary']['prefill_tok_s']['mean']:.1f} tok/s"
+                                         if test.kind == "pp" and sub["summary"]["prefill_tok_s"]
+                                         else f"decode {(sub['summary']['decode_tok_s'] or {}).get('mean', 0):.2f} tok/s"))
+            except EngineError as err:
+                sub["error"] = str(err)
+                self.log(f"{label}: ERROR {err}")
+                break
+            finally:
+                sub.pop("in_progress", None)
 
     def weights_of(self, engine: Engine) -> dict[str, Any]:
         """Which weights a row ran, so a reader sees the rows share them."""

@@ -90,6 +90,7 @@ async def measure_null(rounds: int, max_tokens: int, busy_tokens: int) -> dict[s
     loop = await jsbridge.import_module("static/flare_js_loop.js")
     js_prompt = js.Uint32Array.new(to_js(NULL_PROMPT_IDS))
     rates: dict[str, list[float]] = {"ceiling_python": [], "ceiling_js": [], "busy_python": [], "busy_js": []}
+    itl_p50: dict[str, list[float]] = {"python": [], "js": []}  # the busy runs' median inter-token intervals
     rounds_out = []
     # Untimed passes first: JIT and caches warm for both loops.
     for _ in range(2):
@@ -103,6 +104,8 @@ async def measure_null(rounds: int, max_tokens: int, busy_tokens: int) -> dict[s
             record[name] = pair
             for which in ("python", "js"):
                 rates[f"{name}_{which}"].append(pair[which]["derived"]["decode_tok_s"])
+                if name == "busy":
+                    itl_p50[which].append(pair[which]["derived"]["itl_p50_ms"])
         rounds_out.append(record)
         dom.log(f"round {i + 1}/{rounds}: null engine JS {rates['ceiling_js'][-1]:,.0f} tok/s, Python "
                 f"{rates['ceiling_python'][-1]:,.0f} tok/s; {BUSY_MS:g} ms engine JS {rates['busy_js'][-1]:.2f}, "
@@ -110,7 +113,8 @@ async def measure_null(rounds: int, max_tokens: int, busy_tokens: int) -> dict[s
         dom.element("progress").value = (i + 1) / rounds
     for engine in (ceiling, busy):
         await engine.unload()
-    summary = null_summary(rates["ceiling_python"], rates["ceiling_js"], rates["busy_python"], rates["busy_js"], BUSY_MS)
+    summary = null_summary(rates["ceiling_python"], rates["ceiling_js"], rates["busy_python"], rates["busy_js"], BUSY_MS,
+                           itl_p50["python"], itl_p50["js"])
     return {"schema": "browser-llm-bench/overhead", "schema_version": SCHEMA_VERSION, "engine": "null",
             "max_tokens": max_tokens, "busy_tokens": busy_tokens, "busy_ms": BUSY_MS,
             "prompt_ids": NULL_PROMPT_IDS, "rounds": rounds_out, "summary": summary}

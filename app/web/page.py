@@ -13,18 +13,38 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
 
-from app.core import report
-from app.core.chartdata import chart_data
 from app.core.chat_template import TemplateError
 from app.core.gguf_header import GGUFError
 from app.core.settings import BenchSettings, SettingsError
-from app.web import dom, environment, jsbridge, modelsource
-from app.web.bench import Benchmark, Controller, make_engines, new_result
+from app.web import dom, environment, jsbridge
 from app.web.engines.base import EngineError
-from app.web.tokenizer import LlamaCppTokenizer
+
+# What a run, the table and the charts need, imported when the page is ready rather than before: the
+# first paint does not need them, and they (statistics, the engines...) were ~40% of the page's Python
+# import time (README, "Performance of the harness"). _import_for_runs() binds them here.
+report: Any = None
+chart_data: Any = None
+modelsource: Any = None
+Benchmark: Any = None
+Controller: Any = None
+make_engines: Any = None
+new_result: Any = None
+LlamaCppTokenizer: Any = None
+
+
+def _import_for_runs() -> None:
+    global report, chart_data, modelsource, Benchmark, Controller, make_engines, new_result, LlamaCppTokenizer
+    if LlamaCppTokenizer is not None:
+        return
+    from app.core import report
+    from app.core.chartdata import chart_data
+    from app.web import modelsource
+    from app.web.bench import Benchmark, Controller, make_engines, new_result
+    from app.web.tokenizer import LlamaCppTokenizer
 
 INT_FIELDS = ("max_tokens", "runs", "warmup", "forced_tokens", "llamacpp_threads")
 BOOL_FIELDS = ("perplexity", "async_prefill", "ignore_eos")
+LIST_FIELDS = ("n_prompt", "n_gen", "depth")  # comma-separated whole numbers
 
 
 def _adapter_text(adapter: dict[str, Any] | None) -> str:
@@ -56,7 +76,7 @@ class BenchPage:
         self.manifest = manifest
         self.files = {f["path"]: f for f in manifest["files"]}
         self.env = env
-        self.controller = Controller()
+        self.controller: Any = None  # a run's app.web.bench.Controller (Stop is enabled only while one runs)
         self.result: dict[str, Any] | None = None
         self.running = False
         self._proxies: list = []
@@ -96,6 +116,8 @@ class BenchPage:
             dom.element(name).value = str(getattr(s, name))
         for name in BOOL_FIELDS:
             dom.element(name).checked = bool(getattr(s, name))
+        for name in LIST_FIELDS:
+            dom.element(name).value = ",".join(str(v) for v in getattr(s, name))
         dom.element("webgpu_limits").checked = s.webgpu_limits == "adapter"
         dom.element("model-choice").value = s.model
         self._toggle_file()
@@ -113,6 +135,13 @@ class BenchPage:
         for name in BOOL_FIELDS:
             data[name] = bool(dom.element(name).checked)
         data["engines"] = [str(b.value) for b in js.document.querySelectorAll("input[name=engine]") if b.checked]
+        for name in LIST_FIELDS:
+            raw = str(dom.element(name).value)
+            try:
+                data[name] = [int(x) for x in raw.replace(" ", "").split(",") if x]
+            except ValueError:
+                raise SettingsError(f"{name.replace('_', ' ')} must be comma-separated whole numbers, like 32,128, "
+                                    f"not {raw!r}") from None
         data["webgpu_limits"] = "adapter" if dom.element("webgpu_limits").checked else "default"
         data["model"] = str(dom.element("model-choice").value)
         return BenchSettings.from_dict(data)
@@ -161,6 +190,7 @@ class BenchPage:
         return await modelsource.site_model(modelsource.find_site_model(self.site, settings.model), self.files)
 
     async def run(self, settings: BenchSettings, model_url: str | None = None) -> None:
+        _import_for_runs()
         self.running = True
         self.controller = Controller()
         self.progress(0, "loading the model bytes")
@@ -216,6 +246,8 @@ class BenchPage:
         js.window.benchResultJSON = json.dumps(self.result) if self.result is not None else None
 
     def stop(self) -> None:
+        if self.controller is None:
+            return
         self.controller.request_stop()
         dom.log("stop requested: the current run ends after its next token")
 
@@ -240,6 +272,7 @@ class BenchPage:
         link.click()
 
     async def forget_cache(self) -> None:
+        _import_for_runs()
         await modelsource.clear_opfs_cache()
         dom.log("cached model removed from OPFS: the next run fetches it again (cold)")
 
@@ -325,5 +358,14 @@ async def boot(site_proxy: Any, timings_proxy: Any) -> None:
         dom.log(f"{url_error} (ignored)")
         return
     dom.log(f"Python ready in {ready_ms / 1000:.2f} s")
+    # The run's modules come next, in a task of their own: a click meanwhile waits for them, at most ~0.2 s.
+    asyncio.get_running_loop().call_soon(_import_for_runs)
     if params.get("autorun") == "1":
-        await page.run_from_form(model_url=params.get("model") or None)
+        from app.core.engine_catalog import page_choices
+
+        offered = {c["key"] for c in page_choices()}
+        if raw_settings and not set(settings.engines) <= offered:
+            # Engines hidden from the page's boxes (the null engine) run from the URL's settings as given.
+            await page.run(settings, params.get("model") or None)
+        else:
+            await page.run_from_form(model_url=params.get("model") or None)

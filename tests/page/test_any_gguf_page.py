@@ -56,3 +56,23 @@ def test_control_strings_typed_in_the_prompt_are_tokenized_as_llama_cpp_does_and
     user_part = data["prompt_ids"][data["prompt_ids"].index(4093):]  # from "user"
     assert 2 in user_part[:6], "the typed <|im_end|> became the control token 2"
     assert "control string" in chromium.find_element("id", "log").text
+
+
+def test_a_short_sweep_gives_llama_bench_named_rows_with_memory(chromium, site_url):
+    settings = {**TINY, "max_tokens": 4, "runs": 2, "n_prompt": [8], "n_gen": [4], "depth": [0, 16],
+                "engines": ["flare-cpu"]}
+    open_bench(chromium, site_url, settings, autorun=True)
+    assert wait_state(chromium, {"done", "error"}, timeout=400) == "done", chromium.find_element("id", "form-error").text
+    data = result(chromium)
+    rows = {r["test"]: r for r in data["rows"]}
+    assert list(rows) == ["chat", "pp8", "tg4", "tg4 @ d16"]
+    assert rows["pp8"]["n_prompt"] == 8 and all(r["prompt_tokens"] == 8 for r in rows["pp8"]["runs"])
+    assert rows["tg4 @ d16"]["n_prompt"] == 16 and all(len(r["token_ids"]) == 4 for r in rows["tg4 @ d16"]["runs"])
+    assert all(r["stop_reason"] == "max tokens" for r in rows["tg4"]["runs"]), "tg tests ignore end tokens"
+    for row in rows.values():
+        assert row["memory"]["page_bytes_peak"] > 0
+    assert rows["pp8"]["summary"]["prefill_tok_s"]["mean"] > 0
+    page = chromium.find_element("id", "results").text
+    assert "pp8" in page and "tg4 @ d16" in page
+    # The form shows the sweep it ran (a second Run repeats it).
+    assert chromium.execute_script("return document.getElementById('depth').value") == "0,16"

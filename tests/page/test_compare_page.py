@@ -1,0 +1,51 @@
+"""compare.html: two result files chosen in the page are compared by app.core.compare in Pyodide
+(pure-Python Mann-Whitney U) and give the same groups and p-values as the command line (scipy)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.core import compare
+from tests.host import synthetic as syn
+from tests.page.helpers import wait_for, wait_state
+
+pytestmark = pytest.mark.browser
+
+
+def open_page(driver, site_url):
+    driver.get(site_url + "compare.html")
+    assert wait_state(driver, {"ready", "error"}, timeout=120) == "ready", driver.find_element("id", "error").text
+
+
+def choose(driver, tmp_path, base, new):
+    for element_id, name, doc in (("base-file", "base.json", base), ("new-file", "new.json", new)):
+        path = tmp_path / name
+        path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+        driver.find_element("id", element_id).send_keys(str(path))
+
+
+def test_two_files_are_compared_in_the_page_as_on_the_command_line(chromium, site_url, tmp_path):
+    base = syn.result([syn.row(run_list=syn.runs(20.0, 5, seed=1))])
+    new = syn.result([syn.row(run_list=syn.runs(15.0, 5, seed=2), forced=0.2)], created="2026-01-02T00:00:00.000Z")
+    open_page(chromium, site_url)
+    choose(chromium, tmp_path, base, new)
+    assert wait_state(chromium, {"done", "error"}, timeout=60) == "done", chromium.find_element("id", "error").text
+    page = json.loads(chromium.execute_script("return window.benchCompareJSON"))[0]
+    host = compare.compare(base, new, base_name="base.json", new_name="new.json")
+    assert page["test"]["implementation"] == "pure Python"
+    for p_fig, h_fig in zip(page["rows"][0]["figures"], host["rows"][0]["figures"]):
+        assert p_fig["group"] == h_fig["group"]
+        assert p_fig["p_runs"] == pytest.approx(h_fig["p_runs"], rel=1e-9)
+    text = chromium.find_element("id", "comparison").text
+    assert "Slower (2)" in text and "decode tok/s" in text and "ok -> WRONG (worse)" in text
+    assert "| engine | backend | test |" in chromium.find_element("id", "compare-md").get_attribute("value")
+
+
+def test_a_file_that_is_not_a_result_says_so_in_one_line(chromium, site_url, tmp_path):
+    open_page(chromium, site_url)
+    choose(chromium, tmp_path, syn.result([syn.row()]), '{"schema": "browser-llm-bench/overhead", "schema_version": 2}')
+    assert wait_state(chromium, {"done", "error"}, timeout=60) == "error"
+    message = wait_for(chromium, "return document.getElementById('error').textContent")
+    assert "new.json" in message and "only benchmark results compare" in message
