@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -27,7 +28,8 @@ def test_bench_command_prints_all_rows_and_writes_consistent_json(tmp_path):
     for engine_backend in ("llama.cpp (wllama)  wasm-cpu", "flare-web           wasm-cpu", "flare-web           webgpu"):
         assert engine_backend in body
     assert "reference" in body and ("WRONG" in body or "ok" in body)
-    assert "[   " in proc.stderr and "loaded in" in proc.stderr  # progress was shown
+    # Progress was shown: the page's log lines, each stamped with the seconds since the start.
+    assert re.search(r"^\[\s*\d+\.\ds\] ", proc.stderr, re.M) and "loaded in" in proc.stderr
     data = json.loads(out.read_text())
     results.check_result(data)
     assert [r["key"] for r in data["rows"]] == ["llamacpp-wasm", "flare-cpu", "flare-webgpu"]
