@@ -42,6 +42,7 @@ def _import_for_runs() -> None:
     from app.web.bench import Benchmark, Controller, make_engines, new_result
     from app.web.tokenizer import LlamaCppTokenizer
 
+
 INT_FIELDS = ("max_tokens", "runs", "warmup", "forced_tokens", "llamacpp_threads")
 BOOL_FIELDS = ("perplexity", "async_prefill", "ignore_eos")
 LIST_FIELDS = ("n_prompt", "n_gen", "depth")  # comma-separated whole numbers
@@ -354,12 +355,12 @@ async def boot(site_proxy: Any, timings_proxy: Any) -> None:
     state.readyMs = f"{ready_ms:.1f}"
     state.pyodideMs = f"{pyodide_ms:.1f}"
     page.set_state("ready", f"Python ready in {ready_ms / 1000:.2f} s", url_error)
+    # The run's modules come next, in a task of their own: a click meanwhile waits for them, at most ~0.2 s.
+    asyncio.get_running_loop().call_soon(_import_for_runs)
     if url_error is not None:
         dom.log(f"{url_error} (ignored)")
         return
     dom.log(f"Python ready in {ready_ms / 1000:.2f} s")
-    # The run's modules come next, in a task of their own: a click meanwhile waits for them, at most ~0.2 s.
-    asyncio.get_running_loop().call_soon(_import_for_runs)
     if params.get("autorun") == "1":
         from app.core.engine_catalog import page_choices
 

@@ -37,7 +37,7 @@ class NullEngine:
         self.handle: Any = None
         self.vocabulary = UNKNOWN_VOCABULARY
         self.stop_reason: str | None = None
-        self.ended_on_stop_id = False
+        self.ended_at_id = None
 
     def context_tokens(self, model: Model) -> int | None:
         return None  # no KV cache: no limit
@@ -54,7 +54,7 @@ class NullEngine:
         return {"parse_ms": jsbridge.now_ms() - t0}
 
     async def reset(self) -> None:
-        self.ended_on_stop_id = False
+        self.ended_at_id = None
         self.handle.reset()
         self.handle.set_repeat_last_n(0)
 
@@ -72,7 +72,7 @@ class NullEngine:
             raise EngineError(f"next_token_async failed: {err}") from None
         if token is None:
             self.stop_reason = str(self.handle.stream_stop_reason) or "end"
-            self.ended_on_stop_id = self.stop_reason == "eos"
+            self.ended_at_id = None  # the null engine stops at max tokens only
             return None
         return int(token)
 
