@@ -177,9 +177,14 @@ def match_key(result: dict[str, Any], row: dict[str, Any]) -> tuple:
     return (row["key"], row["backend"], model_sha(result, row), t["name"], t["n_prompt"], t["n_gen"], t["n_depth"])
 
 
+FIGURES_OF_KIND = {"pp": ("ttft_ms", "prefill_tok_s"), "tg": ("decode_tok_s", "itl_p50_ms")}
+
+
 def figures_for(test: dict[str, Any]) -> tuple[Figure, ...]:
-    """A pp test generates one token (the prefill's): only its prefill and TTFT are figures."""
-    return tuple(f for f in FIGURES if f.key in ("prefill_tok_s", "ttft_ms")) if test.get("kind") == "pp" else FIGURES
+    """The chat row: every figure. A pp test generates one token (the prefill's): TTFT and prefill tok/s.
+    A tg test: decode tok/s and ITL p50 (its prompt is the depth, which the pp tests measure)."""
+    keys = FIGURES_OF_KIND.get(test.get("kind"))
+    return FIGURES if keys is None else tuple(f for f in FIGURES if f.key in keys)
 
 
 def finished_runs(row: dict[str, Any]) -> list[dict[str, Any]]:

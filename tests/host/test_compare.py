@@ -211,6 +211,8 @@ def test_sweep_rows_are_matched_by_their_test():
     assert [r["test"] for r in c["rows"]] == ["chat tg16, prompt 32", "pp64", "tg16 @ d512"]
     chat, pp, tg = c["rows"]
     assert [f["key"] for f in pp["figures"]] == ["ttft_ms", "prefill_tok_s"]  # one token: no decode figures
+    assert [f["key"] for f in tg["figures"]] == ["decode_tok_s", "itl_p50_ms"]
+    assert len(chat["figures"]) == 4
     for row in (chat, tg):
         assert next(f for f in row["figures"] if f["key"] == "decode_tok_s")["group"] == "slower"
     # Another depth is another test.
