@@ -25,6 +25,10 @@ class EngineInfo:
 # Run order: the reference first, so its greedy tokens exist when the other rows are checked.
 CATALOG: tuple[EngineInfo, ...] = (
     EngineInfo("llamacpp-wasm", "llama.cpp WASM (reference)", "llamacpp", "#6e7781", default=True, reference=True),
+    # llama.cpp through wllama 3.13 (text in; its own loop; app/web/engines/wllama3_engine.py): its WebGPU
+    # backend and its CPU path, checked against the 2.4 reference. `--engines llamacpp3` = both.
+    EngineInfo("llamacpp3-webgpu", "llama.cpp 3.13 WebGPU (wllama 3)", "llamacpp3", "#cf222e"),
+    EngineInfo("llamacpp3-wasm", "llama.cpp 3.13 WASM CPU (wllama 3)", "llamacpp3", "#8250df"),
     EngineInfo("flare-cpu", "flare-web WASM CPU", "flare", "#1f6feb", default=True),
     EngineInfo("flare-webgpu", "flare-web WebGPU", "flare", "#bf3989", default=True),
     EngineInfo("transformersjs-wasm", "transformers.js WASM", "transformersjs", "#1a7f37", needs="transformersjs"),

@@ -162,6 +162,7 @@ def row_notes(row: dict[str, Any]) -> list[str]:
     c = row.get("console_errors")
     if c and c.get("by_kind", {}).get("wasm-trap"):
         out.append(f"WASM trap: {_first_line(c['first_messages'][0])}")
+    out += [_first_line(n) for n in row.get("notes") or []]  # an engine's own checks (wllama 3.x: counts, no perplexity)
     return out
 
 

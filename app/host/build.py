@@ -126,6 +126,12 @@ class Builder:
             "esm/single-thread/wllama.wasm": "vendor/wllama/single-thread/wllama.wasm",
             "esm/multi-thread/wllama.wasm": "vendor/wllama/multi-thread/wllama.wasm",
         }, site)
+        # wllama 3.x (the llamacpp3-* rows): index.js inlines its worker and emscripten glue, so the
+        # module and its one WASM build (CPU and WebGPU; JSPI + Memory64) are all it loads.
+        self._plan_npm_file("wllama3", {
+            "esm/index.js": "vendor/wllama3/index.js",
+            "esm/wasm/wllama.wasm": "vendor/wllama3/wasm/wllama.wasm",
+        }, site)
         self._plan_npm_file("chartjs", {"dist/chart.umd.min.js": "vendor/chartjs/chart.umd.min.js"}, site)
         self._plan_npm_file("chartjs-errorbars", {"build/index.umd.min.js": "vendor/chartjs/errorbars.umd.min.js"}, site)
         self._plan_esm(site)

