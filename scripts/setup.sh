@@ -11,6 +11,14 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium chromium-driver
 fi
 
+# Java 17 runs the Selenium Grid jar (`bench --grid` on one machine, and its test); skipped when java is there.
+if ! command -v java >/dev/null; then
+  echo "[setup] installing openjdk-17-jre-headless (Selenium Grid)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q openjdk-17-jre-headless
+fi
+
 # BENCH_EXTRAS=test,convert adds the Transformers.js conversion's heavy dependencies (torch, ...).
 EXTRAS="${BENCH_EXTRAS:-test}"
 echo "[setup] installing the project (pip install -e '.[$EXTRAS]')" >&2

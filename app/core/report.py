@@ -12,7 +12,7 @@ def _pm(summary: dict | None, fmt: str = "{:.1f}", scale: float = 1.0) -> str:
     mean = fmt.format(summary["mean"] * scale)
     if summary["stddev"] is None:
         return mean
-    return f"{mean} ± {fmt.format(summary['stddev'] * scale)}"
+    return f"{mean} ± {fmt.replace('+', '').format(summary['stddev'] * scale)}"
 
 
 def _pct(value: float | None) -> str:

@@ -118,6 +118,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "compare-llama-bench.py reads it) or llama-bench-jsonl; with a data format the other lines "
                         "go to stderr")
     p.add_argument("--markdown", dest="output", action="store_const", const="md", help="the same as --output md")
+    where = p.add_argument_group("where the benchmark runs (README: \"Where the benchmark runs\")")
+    where.add_argument("--runtime", choices=("chromium", "deno"), default="chromium",
+                       help="chromium: the page in a headless Chromium (local, or Grid nodes with --grid); deno: the same "
+                            "Python benchmark in Pyodide under Deno (the pinned npm deno 2.9.6), no browser: WebGPU is "
+                            "Deno's wgpu, not Chrome's Dawn; environment.runtime says which")
+    where.add_argument("--grid", default=None, metavar="URL",
+                       help="run the page on remote WebDriver sessions of a Selenium Grid 4 (e.g. http://127.0.0.1:4444) "
+                            "instead of a local Chromium; each node's result is written beside --json (NAME.n1.json...) "
+                            "and the merged set to --json")
+    where.add_argument("--grid-browsers", type=int, default=1, metavar="N",
+                       help="with --grid: N sessions at once, each running the full benchmark (1-16)")
+    where.add_argument("--serve-host", default="127.0.0.1", metavar="ADDR",
+                       help="the address dist/ is served on and named by in the page's URL: loopback by default; give one "
+                            "the Grid's nodes can reach when they run on other machines")
     p.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
                    help="seconds for the whole command (build check included); at the deadline the browser and "
                         "every process the command started are ended, the rows measured so far are written "
@@ -328,8 +342,18 @@ def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, 
     from app.host.chromium import ChromiumMissing, find_binaries
     from app.host.pagerun import run_page
 
+    runtime, grid_url = getattr(args, "runtime", "chromium"), getattr(args, "grid", None)
+    grid_browsers = getattr(args, "grid_browsers", 1)
+    if runtime == "deno" and grid_url:
+        print("bench: --runtime deno runs without a browser; it does not go with --grid", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if grid_url is not None and not (grid_url.startswith(("http://", "https://")) and 1 <= grid_browsers <= 16):
+        print(f"bench: --grid must be an http(s) URL of a Selenium Grid and --grid-browsers 1-16, not {grid_url!r} "
+              f"and {grid_browsers}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
-        find_binaries()
+        if runtime == "chromium" and not grid_url:  # a Grid's nodes have their own browsers; Deno needs none
+            find_binaries()
     except ChromiumMissing as err:
         print(f"bench: {err}", file=sys.stderr)
         return EXIT_FAILED
@@ -351,7 +375,23 @@ def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, 
     progress.activity = "[bench] starting Chromium"
     print(f"[bench] running {', '.join(settings.engines)} in headless Chromium "
           f"({settings.runs} runs + {settings.warmup} warmup, {settings.max_tokens} tokens)…", file=sys.stderr, flush=True)
-    outcome = run_page(DIST, "index.html", query, watchdog.remaining(), extra=extra, progress=progress)
+    serve_host = getattr(args, "serve_host", None) or "127.0.0.1"
+    if runtime == "deno":
+        from app.host.build import BuildError as ToolError
+        from app.host.deno_runtime import run_deno
+
+        progress.activity = "[bench] starting Deno"
+        try:
+            outcome = run_deno(DIST, json.loads(query["settings"]), watchdog.remaining(), extra=extra,
+                               model_route=query.get("model"), progress=progress)
+        except ToolError as err:
+            print(f"bench: --runtime deno: {err}", file=sys.stderr)
+            return EXIT_FAILED
+    elif grid_url:
+        outcome = _run_grid(args, query, extra, progress, watchdog, serve_host, grid_url, grid_browsers)
+    else:
+        outcome = run_page(DIST, "index.html", query, watchdog.remaining(), extra=extra, progress=progress,
+                           serve_host=serve_host)
     watchdog.cancel()
     if outcome.state in ("timeout", "lost"):
         if outcome.result is not None and outcome.result.get("rows"):
@@ -400,3 +440,35 @@ def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, 
           f"fetched from {fetch.get('source')} in {fetch.get('fetch_ms', 0):.0f} ms; wall time {time.monotonic() - started:.0f} s; "
           f"JSON: {args.json}", file=info)
     return EXIT_FAILED if len(no_result) == len(result["rows"]) else 0
+
+
+def _run_grid(args: argparse.Namespace, query: dict, extra, progress, watchdog, serve_host: str, grid_url: str,
+              sessions: int):
+    """--grid: N sessions at once; each node's result goes beside --json (NAME.n1.json...), the merged set is the
+    outcome's result (state: the worst of the sessions')."""
+    from app.host.build import DIST
+    from app.host.grid import GridError, merge, node_result_path, run_grid
+    from app.host.pagerun import PageOutcome
+
+    print(f"[bench] {sessions} session{'s' if sessions != 1 else ''} on the Selenium Grid at {grid_url}, the site served "
+          f"on {serve_host}", file=sys.stderr, flush=True)
+    done = run_grid(DIST, "index.html", query, watchdog.remaining(), grid_url, sessions, serve_host=serve_host,
+                    extra=extra, progress=progress)
+    for session in done:
+        o = session.outcome
+        line = f"[bench] {session.node.get('label')}: {o.state}" + (f" ({o.error})" if o.error else "")
+        if o.result is not None:
+            path = node_result_path(args.json, session)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({**o.result, "node": session.node}, indent=1))
+            line += f", its result in {path}"
+        print(line, file=sys.stderr, flush=True)
+    order = ("lost", "timeout", "error", "done")
+    state = min((s.outcome.state for s in done), key=lambda x: order.index(x) if x in order else 0)
+    errors = "; ".join(f"{s.node.get('label')}: {s.outcome.error}" for s in done if s.outcome.error)
+    try:
+        merged = merge([(s.node, s.outcome.result) for s in done], grid_url)
+    except GridError as err:
+        merged, errors = None, errors or str(err)
+    activity = "; ".join(f"{s.node.get('label')}: {s.outcome.activity}" for s in done)
+    return PageOutcome(state, errors, merged, [], activity)

@@ -39,7 +39,7 @@ TOKENIZER_FILE = "models/smollm2-135m-instruct.tokenizer.json"
 MODEL_RECIPE = "q8_0-v1"
 ASSEMBLY_RECIPE = "concat-v1"
 SDIST_WHEEL_RECIPE = "purewheel-v1"
-TJS_RECIPE = "onnx-q8pc-v1"
+TJS_RECIPE = "onnx-gguf-q8_0-blocks-v1"  # the GGUF's Q8_0 blocks in MatMulNBits (app/host/q8_onnx.py)
 TJS_MODEL_DIR = "models/smollm2-135m-instruct-onnx"
 
 
@@ -373,11 +373,17 @@ class Builder:
         for path in sorted(derived.rglob("*")):
             if path.is_file() and path.name not in (".complete", "conversion.json"):
                 self.add(f"{TJS_MODEL_DIR}/{path.relative_to(derived).as_posix()}", path, f"derived:{pin.name}")
-        weights = self.planned(f"{TJS_MODEL_DIR}/onnx/model_quantized.onnx")
+        conversion = json.loads((derived / "conversion.json").read_text())
+        weights = self.planned(f"{TJS_MODEL_DIR}/{conversion['file']}")
         site["transformersjs"]["model"] = {
-            "dir": TJS_MODEL_DIR, "dtype": "q8", "source_gguf_sha256": gguf.digest(),
+            # Transformers.js loads onnx/{model_file_name}{suffix of dtype}.onnx; fp32's suffix is none, and
+            # fp32 is what the activations are: the weights are the GGUF's Q8_0 blocks (MatMulNBits).
+            "dir": TJS_MODEL_DIR, "dtype": "fp32", "model_file_name": Path(conversion["file"]).stem,
+            "file": conversion["file"],
+            "weights_format": f"GGUF Q8_0 blocks (int8 x 32 + scale), same as {gguf.digest()[:8]}",
+            "source_gguf_sha256": gguf.digest(),
             "weights_sha256": weights.digest(), "weights_size": weights.size(),
-            "conversion": json.loads((derived / "conversion.json").read_text()),
+            "conversion": conversion,
         }
 
     def _convert_model(self, pin: Pin, wheel: Path, work: Path) -> None:
@@ -409,7 +415,7 @@ class Builder:
                 self.add(f"static/{path.relative_to(WEB / 'static').as_posix()}", path, "web")
         from app.host.render import render_templates
 
-        site["pins"] = [p.as_record() for p in self.pins]
+        site["pins"] = [p.as_record() for p in self.pins if p.role != "host-tool"]  # host tools are not served
         for name, html in render_templates(WEB / "templates", site).items():
             self.add(name, html.encode(), "web")
 
@@ -485,6 +491,25 @@ class Builder:
             return True
         finally:
             shutil.rmtree(self._scratch, ignore_errors=True)
+
+
+def host_tool_path(name: str, cache: Cache | None = None, log=_log) -> Path:
+    """The file a host-tool pin carries (the Grid jar, the deno binary): fetched by the registry's client,
+    hash-checked, unpacked in the cache and returned from there; never copied into dist/.
+
+    Raises BuildError when the pin cannot be fetched or does not match its sha256."""
+    cache = cache or Cache(default_cache_dir())
+    try:
+        pin = pinlib.host_tool(name)
+        blob, _ = cache.get(pin, log=log)
+    except (PinError, FetchError, IntegrityError) as err:
+        raise BuildError(str(err)) from err
+    path = unpacked(blob, pin.sha256, cache.root) / "package" / pin.tool_file
+    if not path.is_file():
+        raise BuildError(f"{pin.spec} has no {pin.tool_file}")
+    if pin.tool_file == "deno" and not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return path
 
 
 def has_transformersjs_model(dist: Path = DIST) -> bool:

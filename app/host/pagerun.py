@@ -132,27 +132,37 @@ class _Browser:
 
 def run_page(dist: Path, page: str, query: dict[str, str], timeout_s: float,
              extra: dict[str, Path] | None = None, echo: Callable[[str], None] = _say,
-             result_global: str = "benchResultJSON", progress: Progress | None = None) -> PageOutcome:
+             result_global: str = "benchResultJSON", progress: Progress | None = None,
+             driver_factory: Callable[[str, float], Any] | None = None, serve_host: str | None = None,
+             on_start: Callable[[Any], None] | None = None) -> PageOutcome:
     """Serve `dist`, open `page?query` in headless Chromium and follow it until its
     `data-state` is done or error, or `timeout_s` seconds pass; the browser and server are ended
     before this returns (at most a few seconds after the deadline).
 
     The page's log lines are passed to `echo` as they appear; `progress` (if given) is kept up to
-    date for a watchdog thread; `window[result_global]` is the result JSON the page publishes."""
+    date for a watchdog thread; `window[result_global]` is the result JSON the page publishes.
+    `driver_factory(site_url, command_timeout_s)`: another browser than a local Chromium (a Grid session,
+    app.host.grid.start_remote); `serve_host`: the address dist/ is served on (loopback by default);
+    `on_start(driver)`: called once the browser is up (the Grid records which node it got)."""
     if not result_global.isidentifier():
         raise ValueError(f"not a JavaScript global name: {result_global!r}")
     progress = progress if progress is not None else Progress()
     started = time.monotonic()
     deadline = started + timeout_s
-    server = serve_in_thread(dist, extra=extra)
+    server = serve_in_thread(dist, extra=extra, **({"host": serve_host} if serve_host else {}))
     driver = None
     outcome: PageOutcome | None = None
     try:
         try:
-            driver = start_chromium(command_timeout_s=COMMAND_TIMEOUT_S)
+            if driver_factory is not None:
+                driver = driver_factory(url_of(server), COMMAND_TIMEOUT_S)
+            else:
+                driver = start_chromium(command_timeout_s=COMMAND_TIMEOUT_S)
         except _webdriver_errors() as err:
             return PageOutcome("lost", f"Chromium did not start: {describe(err)}", progress.result(), [],
                                progress.activity, time.monotonic() - started)
+        if on_start is not None:
+            on_start(driver)
         url = url_of(server) + page + "?" + urllib.parse.urlencode(query)
         browser = _Browser(driver)
         outcome = _follow(browser, url, started, deadline, echo, result_global, progress)

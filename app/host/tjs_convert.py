@@ -1,10 +1,14 @@
-"""Convert the build's Q8_0 GGUF into a Transformers.js model folder (ONNX, 8-bit), checking itself.
+"""Convert the build's Q8_0 GGUF into a Transformers.js model folder whose weights are the GGUF's own Q8_0 blocks.
 
-Steps: transformers dequantizes the GGUF into a float32 LlamaForCausalLM; optimum exports it to
-ONNX with past key/values; onnxruntime quantizes the weights to int8 (per channel); the greedy ids
-of the float32 ONNX model and of the int8 one, for the benchmark's default prompt, are compared with
-PyTorch's. A float32 mismatch stops the build: the export itself would be wrong. The int8 model's
-agreement is recorded (the browser rows check it against llama.cpp again).
+Steps: transformers dequantizes the GGUF into a float32 LlamaForCausalLM (PyTorch's greedy ids for the
+benchmark's default prompt are the reference); optimum exports it to ONNX with past key/values, and the
+float32 ONNX model must give PyTorch's greedy ids; then `app.host.q8_onnx` replaces every float weight
+that came from a Q8_0 tensor by that tensor's int8 blocks and scales (MatMulNBits, 8 bits, block 32;
+the tied embedding gathered from the same blocks) and F32 tensors stay F32. Two self-checks stop the
+build: every weight the graph computes with, dequantized on the host, must equal
+`gguf.quants.dequantize` of its GGUF tensor bit for bit; and the Q8_0 ONNX model's greedy ids must be
+PyTorch's (same weights, both float32). Both results, and a teacher-forced comparison of the logits,
+go into conversion.json (and the site manifest).
 Heavy dependencies (torch, transformers, optimum-onnx, onnxruntime) live in the `convert` extra.
 """
 
@@ -21,6 +25,8 @@ from app.core.settings import DEFAULT_PROMPT
 
 CHECK_TOKENS = 16
 SERVED = ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+MODEL_FILE_NAME = "model_q8_0"  # Transformers.js: model_file_name, with dtype fp32 (no suffix): onnx/model_q8_0.onnx
+MODEL_FILE = f"onnx/{MODEL_FILE_NAME}.onnx"
 
 
 class ConversionError(RuntimeError):
@@ -29,6 +35,9 @@ class ConversionError(RuntimeError):
 
 def _imports():
     try:
+        import gguf  # noqa: F401
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
         import torch  # noqa: F401
         from optimum.exporters.onnx import main_export  # noqa: F401
         from optimum.onnxruntime import ORTModelForCausalLM  # noqa: F401
@@ -42,12 +51,16 @@ def _imports():
 
 def convert(gguf: Path, llama_tokenizer_json: Path, out: Path, log: Callable[[str], None]) -> dict:
     _imports()
+    import numpy as np
+    import onnx
+    import onnxruntime
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
     from optimum.exporters.onnx import main_export
     from optimum.onnxruntime import ORTModelForCausalLM
     from tokenizers import Tokenizer
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from app.host import q8_onnx
 
     started = time.monotonic()
     timings: dict[str, float] = {}
@@ -72,7 +85,15 @@ def convert(gguf: Path, llama_tokenizer_json: Path, out: Path, log: Callable[[st
                              do_sample=False, pad_token_id=tokenizer.eos_token_id)
         return [int(x) for x in seq[0][len(prompt_ids):]]
 
+    def forced_logits(m, continuation: list[int]) -> np.ndarray:
+        """Logits predicting each token of `continuation` after the prompt, from one forward pass."""
+        ids = torch.tensor([prompt_ids + continuation])
+        with torch.no_grad():
+            logits = m(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
+        return np.asarray(logits[0, len(prompt_ids) - 1:-1], dtype=np.float32)
+
     torch_ids = greedy(model)
+    torch_forced = forced_logits(model, torch_ids)
     tied = bool(model.config.tie_word_embeddings)
     model.save_pretrained(hf)
     tokenizer.save_pretrained(hf)
@@ -89,40 +110,92 @@ def convert(gguf: Path, llama_tokenizer_json: Path, out: Path, log: Callable[[st
             f"  PyTorch: {torch_ids}\n  ONNX:    {fp32_ids}\nThe export is wrong; nothing was written."
         )
 
-    log("transformers.js conversion: quantizing weights to int8 (per channel)")
+    log("transformers.js conversion: carrying the GGUF's Q8_0 blocks into the ONNX graph (MatMulNBits, 8 bits, block 32)")
     t = time.monotonic()
-    quantize_dynamic(str(onnx_dir / "model.onnx"), str(onnx_dir / "model_quantized.onnx"),
-                     weight_type=QuantType.QInt8, per_channel=True)
-    timings["quantize_s"] = time.monotonic() - t
-    q8_ids = greedy(ORTModelForCausalLM.from_pretrained(str(onnx_dir), file_name="model_quantized.onnx", use_cache=True))
-    q8_match = sum(a == b for a, b in zip(torch_ids, q8_ids)) / max(len(torch_ids), len(q8_ids))
+    weights, _ = q8_onnx.read_gguf(gguf)
+    graph = onnx.load(str(onnx_dir / "model.onnx"))
+    try:
+        rewritten = q8_onnx.rewrite(graph, weights)
+    except q8_onnx.Q8Error as err:
+        raise ConversionError(f"the Q8_0 rewrite failed: {err}; nothing was written") from None
+    timings["rewrite_s"] = time.monotonic() - t
+    log("transformers.js conversion: checking every weight of the graph against gguf.quants.dequantize")
+    t = time.monotonic()
+    weights_check = q8_onnx.check_weights(graph, weights)
+    timings["weights_check_s"] = time.monotonic() - t
+    if not weights_check["passed"]:
+        raise ConversionError(
+            "the Q8_0 ONNX graph does not compute with the GGUF's weights:\n  "
+            + "\n  ".join(weights_check["mismatches"]) + "\nNothing was written."
+        )
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(onnx_dir / f"{MODEL_FILE_NAME}.onnx"))
+    del graph, weights
+
+    t = time.monotonic()
+    q8_model = ORTModelForCausalLM.from_pretrained(str(onnx_dir), file_name=f"{MODEL_FILE_NAME}.onnx", use_cache=True)
+    q8_ids = greedy(q8_model)
+    q8_forced = forced_logits(q8_model, torch_ids)
+    del q8_model
+    timings["q8_0_check_s"] = time.monotonic() - t
+    forced = {
+        "positions": len(torch_ids),
+        "top1_agreement": float(np.mean(torch_forced.argmax(-1) == q8_forced.argmax(-1))),
+        "max_abs_logit_diff": float(np.abs(torch_forced - q8_forced).max()),
+        "max_abs_logit": float(np.abs(torch_forced).max()),
+    }
+    if q8_ids != torch_ids:
+        raise ConversionError(
+            f"the Q8_0 ONNX model's greedy ids differ from PyTorch's on the same dequantized weights:\n"
+            f"  PyTorch: {torch_ids}\n  ONNX:    {q8_ids}\n  teacher-forced: {forced}\nNothing was written."
+        )
 
     (out / "onnx").mkdir()
     for name in SERVED:
         shutil.copyfile(onnx_dir / name if (onnx_dir / name).exists() else hf / name, out / name)
-    shutil.copyfile(onnx_dir / "model_quantized.onnx", out / "onnx" / "model_quantized.onnx")
+    shutil.copyfile(onnx_dir / f"{MODEL_FILE_NAME}.onnx", out / MODEL_FILE)
     fp32_size = (onnx_dir / "model.onnx").stat().st_size
     shutil.rmtree(work)
     timings["total_s"] = time.monotonic() - started
+    n_linear = len(rewritten["linear"])
     report = {
         "source_gguf": gguf.name,
+        "method": "gguf-q8_0-blocks",
+        "file": MODEL_FILE,
+        "operators": {
+            "linear": "MatMulNBits (com.microsoft) bits=8 block_size=32 accuracy_level=0 (float32 activations)",
+            "embedding": "Gather of the uint8 blocks and of the scales, then Cast, Sub 128, Mul (standard ONNX ops)",
+        },
         "changes": [
-            "GGUF Q8_0 weights dequantized to float32 by transformers, then re-quantized by onnxruntime "
-            "(dynamic int8, per-channel weight scales): not bit-identical to the GGUF's Q8_0 blocks",
-            "tied input/output embeddings are stored twice in the ONNX graph (embedding table and a transposed "
-            "lm_head MatMul initializer)" if tied else "untied embeddings kept as in the GGUF",
-            "float32 ONNX model (with past key/values) not served; no fp16 variant",
+            f"{len(rewritten['blocks'])} Q8_0 tensors carried as their own blocks ({n_linear} MatMulNBits nodes): "
+            "each int8 value stored as uint8 value + 128 (MatMulNBits' default zero point for 8 bits), each "
+            "block's float16 scale widened to float32 (exact; MatMulNBits' scales have the activations' type)",
+            "rows of attn_q / attn_k in the order transformers loads them (llama.cpp's rope permutation undone): "
+            "whole rows move, every block kept",
+            f"{len(rewritten['kept_float'])} F32 tensors (norms) kept as F32",
+            ("tied embeddings: token_embd's Q8_0 blocks are stored once and used twice: the input embedding "
+             "gathers the token's blocks and scales and dequantizes them in the graph, the output projection is a "
+             "MatMulNBits on the same initializers") if tied else "untied embeddings: each kept as its own Q8_0 blocks",
+            "activations stay float32 (llama.cpp quantizes them to Q8_0 for its dot products: an engine "
+            "difference, not a weights difference)",
+            "float32 ONNX export not served; the earlier dynamic int8 model (onnxruntime quantize_dynamic, "
+            "per-channel, not these weights) is no longer built",
         ],
         "tie_word_embeddings": tied,
+        "weights_check": weights_check,
         "check_prompt_ids": prompt_ids,
         "torch_greedy_ids": torch_ids,
         "onnx_fp32_greedy_ids": fp32_ids,
-        "onnx_q8_greedy_ids": q8_ids,
-        "onnx_q8_greedy_match": q8_match,
+        "onnx_q8_0_greedy_ids": q8_ids,
+        "onnx_q8_0_greedy_match": sum(a == b for a, b in zip(torch_ids, q8_ids)) / max(len(torch_ids), len(q8_ids)),
+        "onnx_q8_0_teacher_forced_vs_torch": forced,
+        "onnxruntime_host": onnxruntime.__version__,
         "onnx_fp32_bytes": fp32_size,
-        "onnx_q8_bytes": (out / "onnx" / "model_quantized.onnx").stat().st_size,
+        "onnx_q8_0_bytes": (out / MODEL_FILE).stat().st_size,
+        "gguf_bytes": gguf.stat().st_size,
         "timings": timings,
     }
     (out / "conversion.json").write_text(json.dumps(report, indent=1))
-    log(f"transformers.js conversion done in {timings['total_s']:.0f} s: int8 greedy match {q8_match:.0%}")
+    log(f"transformers.js conversion done in {timings['total_s']:.0f} s: {weights_check['q8_0_tensors']} Q8_0 and "
+        f"{weights_check['f32_tensors']} F32 tensors equal to the GGUF's, greedy ids = PyTorch's")
     return report

@@ -306,6 +306,8 @@ class Benchmark:
         start_units = self.units_done
         row["context_tokens"] = engine.context_tokens(self.model)
         refusal = self.refusal(engine)
+        if not refusal and (probe := getattr(engine, "unsupported_reason_async", None)) is not None:
+            refusal = await probe(self.model)  # what only an await can tell (a WebGPU adapter's features)
         if refusal:
             row["unsupported"] = refusal
             self.log(f"{name}: not run: {refusal}")

@@ -39,14 +39,50 @@ async def webgpu_adapter() -> dict[str, Any] | None:
 
 
 def timer_resolution_us() -> int:
-    # performance.now() is coarsened to 5 us when cross-origin isolated, 100 us otherwise.
+    # performance.now() is coarsened to 5 us when cross-origin isolated, 100 us otherwise; Deno does not coarsen it.
+    if runtime_version():
+        return 1
     return 5 if bool(js.crossOriginIsolated) else 100
 
 
-async def collect(site: dict[str, Any]) -> dict[str, Any]:
+def runtime_version() -> str:
+    """'Deno 2.9.6' under Deno; '' in a browser (the user agent says it there)."""
+    deno = getattr(js, "Deno", None)
+    version = getattr(getattr(deno, "version", None), "deno", None) if deno is not None else None
+    return f"Deno {version}" if version else ""
+
+
+def webgpu_absent_reason(adapter: dict[str, Any] | None, runtime: str) -> str | None:
+    """Why a run has no WebGPU adapter, in words (None when it has one)."""
+    if adapter is not None and "error" not in adapter:
+        return None
+    if adapter is not None:
+        return f"requestAdapter() failed: {adapter['error']}"
+    if getattr(js.navigator, "gpu", None) is None:
+        return "navigator.gpu is missing: this runtime has no WebGPU"
+    if runtime == "deno":
+        return ("Deno's navigator.gpu.requestAdapter() returned null: wgpu found no Vulkan or GL adapter "
+                "(no GPU driver, no Vulkan loader, no Mesa); the WebGPU rows need a GPU with a Vulkan driver "
+                "(VK_DRIVER_FILES) and libvulkan1")
+    return "navigator.gpu.requestAdapter() returned null (start Chromium with --enable-unsafe-webgpu)"
+
+
+def adapter_text(adapter: dict[str, Any] | None, absent: str | None = None) -> str:
+    if adapter is None or "error" in adapter:
+        return f"none ({absent})" if absent else "none"
+    kind = "fallback (software)" if adapter["is_fallback_adapter"] else "hardware"
+    name = " ".join(x for x in (adapter["vendor"], adapter["architecture"], adapter["description"]) if x) or "unnamed"
+    return f"{name} - {kind}, maxStorageBufferBindingSize {adapter['max_storage_buffer_binding_size'] >> 20} MiB"
+
+
+async def collect(site: dict[str, Any], runtime: str = "chromium") -> dict[str, Any]:
+    """The environment record of a result; `runtime`: "chromium" (the page) or "deno" (app.web.headless)."""
     import pyodide  # type: ignore[import-not-found]
 
-    return {
+    adapter = await webgpu_adapter()
+    env = {
+        "runtime": runtime,
+        "runtime_version": runtime_version(),
         "python": sys.version.split()[0],
         "pyodide": str(pyodide.__version__),
         "flare_web": site["flare"]["version"],
@@ -54,5 +90,9 @@ async def collect(site: dict[str, Any]) -> dict[str, Any]:
         "hardware_concurrency": int(js.navigator.hardwareConcurrency or 0),
         "cross_origin_isolated": bool(js.crossOriginIsolated),
         "timer_resolution_us": timer_resolution_us(),
-        "webgpu": await webgpu_adapter(),
+        "webgpu": adapter,
     }
+    absent = webgpu_absent_reason(adapter, runtime)
+    if absent:
+        env["webgpu_absent"] = absent
+    return env

@@ -76,6 +76,8 @@ class TransformersJsEngine:
         env.backends.onnx.wasm.wasmPaths = jsbridge.page_url(self.site["wasm_paths"])
         name = info["dir"].removeprefix("models/")
         options = {"dtype": info["dtype"], "device": "webgpu" if self.webgpu else "wasm"}
+        if info.get("model_file_name"):  # onnx/{model_file_name}.onnx (dtype fp32: no suffix)
+            options["model_file_name"] = info["model_file_name"]
         t0 = jsbridge.now_ms()
         try:
             self.model = await tjs.AutoModelForCausalLM.from_pretrained(name, jsbridge.to_js_object(options))
@@ -126,7 +128,10 @@ class TransformersJsEngine:
     def info(self) -> dict[str, Any]:
         model = self.site.get("model") or {}
         return {"version": self.site["version"], "onnxruntime_web": self.site["onnxruntime_web"],
-                "weights": {"format": "ONNX int8 (dynamic, per-channel)", "dtype": model.get("dtype"),
+                # The build's format line ("GGUF Q8_0 blocks (int8 x 32 + scale), same as <gguf sha8>"); a site
+                # built before it carried the dynamic int8 model.
+                "weights": {"format": model.get("weights_format") or "ONNX int8 (dynamic, per-channel)",
+                            "dtype": model.get("dtype"), "file": model.get("file"),
                             "size": model.get("weights_size"), "sha256": model.get("weights_sha256"),
                             "converted_from_gguf_sha256": model.get("source_gguf_sha256")}}
 
