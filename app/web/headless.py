@@ -1,0 +1,111 @@
+"""The benchmark without a page: what app.web.page's BenchPage.run does, minus the DOM.
+
+Run by web/static/deno_main.mjs (`bench --runtime deno`): Pyodide under Deno, the same engines, clock,
+statistics and result schema as the page; `environment.runtime` says where it ran. Log and progress lines
+go to stderr (the host echoes them); the result is returned as JSON text and, after every finished row,
+handed to `publish` (the host keeps the rows measured before a timeout).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException  # type: ignore[import-not-found]
+
+from app.core.chat_template import TemplateError
+from app.core.gguf_header import GGUFError
+from app.core.settings import BenchSettings, SettingsError
+from app.web import environment, jsbridge
+from app.web.engines.base import EngineError
+
+
+def log(line: str) -> None:
+    print(f"[log] {line}", file=sys.stderr, flush=True)
+
+
+class Headless:
+    def __init__(self, site: dict[str, Any], manifest: dict[str, Any], env: dict[str, Any], publish: Any) -> None:
+        self.site = site
+        self.manifest = manifest
+        self.files = {f["path"]: f for f in manifest["files"]}
+        self.env = env
+        self._publish = publish
+        self.result: dict[str, Any] | None = None
+        self._last_progress = ""
+
+    def progress(self, fraction: float, message: str) -> None:
+        if message and message != self._last_progress:
+            self._last_progress = message
+            print(f"[progress {fraction:.3f}] {message}", file=sys.stderr, flush=True)
+
+    def publish(self) -> None:
+        if self.result is not None and self._publish is not None:
+            self._publish(json.dumps(self.result))
+
+    async def run(self, settings: BenchSettings, model_url: str | None) -> tuple[str, str]:
+        """('done' | 'error', message): the result so far is in self.result either way."""
+        from app.web import modelsource
+        from app.web.bench import Benchmark, Controller, make_engines, new_result
+        from app.web.tokenizer import LlamaCppTokenizer
+
+        try:
+            if model_url:
+                model, fetch = await modelsource.served_file_model(model_url)
+            else:
+                model, fetch = await modelsource.site_model(modelsource.find_site_model(self.site, settings.model), self.files)
+            log(f"model {model.name}: {model.size / 1e6:.1f} MB from {fetch['source']} in {fetch['fetch_ms']:.0f} ms, "
+                f"tensors {model.tensor_types}")
+            assets = self.manifest["site"]["pins"] + [
+                {"path": f["path"], "sha256": f["sha256"], "pin": f["pin"]} for f in self.manifest["files"]]
+            self.progress(0, "llama.cpp tokenizes the prompt (the tokenizer of record)")
+            tokenizer = await LlamaCppTokenizer.open(model, self.site["wllama"]["version"])
+            try:
+                result = await new_result(settings, model, tokenizer, self.env, assets)
+                result.update(created=str(js.Date.new().toISOString()), model_fetch=fetch)
+                log(f"prompt ({result['prompt_format']}): {len(result['prompt_ids'])} ids; stop ids {result['stop_ids']}")
+                for warning in result["prompt_warnings"]:
+                    log(f"warning: {warning}")
+                self.result = result
+                bench = Benchmark(settings, model, result["prompt_ids"], result["passage_ids"], self.progress, log,
+                                  Controller(), on_row=self.publish, tokenizer=tokenizer, stop_ids=result["stop_ids"])
+                await bench.run(make_engines(settings.engines, self.site, settings), result)
+            finally:
+                await tokenizer.close()
+            if result["rows"] and all(r.get("unsupported") for r in result["rows"]):
+                reasons = "; ".join(f"{r['engine']} {r['backend']}: {r['unsupported']}" for r in result["rows"])
+                raise SettingsError(f"no engine could run: {reasons}")
+            return "done", ""
+        except (GGUFError, SettingsError, EngineError, TemplateError) as err:
+            return "error", str(err)
+        except JsException as err:
+            return "error", f"the runtime raised: {err}"
+        except Exception as err:  # noqa: BLE001 - any failure ends in words, never a hang
+            return "error", f"unexpected {type(err).__name__}: {err}"
+        finally:
+            self.publish()
+
+
+async def main(manifest_text: str, options_text: str, timings_text: str, publish: Any = None) -> str:
+    """Run the benchmark once; returns {"state", "error", "result"} as JSON text."""
+    manifest = json.loads(manifest_text)
+    options = json.loads(options_text)
+    timings = json.loads(timings_text)
+    site = manifest["site"]
+    runtime = str(options.get("runtime") or "deno")
+    env = await environment.collect(site, runtime=runtime)
+    env["pyodide_load_ms"] = timings["pyodide_ready_ms"] - timings["boot_start_ms"]
+    env["page_ready_ms"] = jsbridge.now_ms()
+    log(f"{runtime}: Python {env['python']}, Pyodide {env['pyodide']}, WebGPU adapter: "
+        f"{environment.adapter_text(env['webgpu'], env.get('webgpu_absent'))}")
+    try:
+        settings = BenchSettings.from_dict(options.get("settings") or {})
+    except (SettingsError, ValueError, TypeError) as err:
+        return json.dumps({"state": "error", "error": f"settings: {err}", "result": None})
+    page = Headless(site, manifest, env, publish)
+    state, error = await page.run(settings, options.get("model") or None)
+    if error:
+        log(f"error: {error}")
+    return json.dumps({"state": state, "error": error, "result": page.result})
