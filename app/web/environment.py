@@ -19,6 +19,8 @@ async def webgpu_adapter() -> dict[str, Any] | None:
         return None
     try:
         adapter = await gpu.requestAdapter()
+        if adapter is None or type(adapter).__name__ == "JsNull":
+            adapter = None  # JS null arrives as pyodide's jsnull, not None
     except Exception as err:  # noqa: BLE001 - a browser that throws here has no usable adapter
         return {"error": str(err)}
     if adapter is None:
