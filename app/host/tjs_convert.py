@@ -167,19 +167,19 @@ def convert(gguf: Path, llama_tokenizer_json: Path, out: Path, log: Callable[[st
             "embedding": "Gather of the uint8 blocks and of the scales, then Cast, Sub 128, Mul (standard ONNX ops)",
         },
         "changes": [
-            f"{len(rewritten['blocks'])} Q8_0 tensors carried as their own blocks ({n_linear} MatMulNBits nodes): "
-            "each int8 value stored as uint8 value + 128 (MatMulNBits' default zero point for 8 bits), each "
-            "block's float16 scale widened to float32 (exact; MatMulNBits' scales have the activations' type)",
-            "rows of attn_q / attn_k in the order transformers loads them (llama.cpp's rope permutation undone): "
-            "whole rows move, every block kept",
+            (f"{len(rewritten['blocks'])} Q8_0 tensors carried as their own blocks ({n_linear} MatMulNBits nodes): "
+             "each int8 value stored as uint8 value + 128 (MatMulNBits' default zero point for 8 bits), each "
+             "block's float16 scale widened to float32 (exact; MatMulNBits' scales have the activations' type)"),
+            ("rows of attn_q / attn_k in the order transformers loads them (llama.cpp's rope permutation undone): "
+             "whole rows move, every block kept"),
             f"{len(rewritten['kept_float'])} F32 tensors (norms) kept as F32",
             ("tied embeddings: token_embd's Q8_0 blocks are stored once and used twice: the input embedding "
              "gathers the token's blocks and scales and dequantizes them in the graph, the output projection is a "
              "MatMulNBits on the same initializers") if tied else "untied embeddings: each kept as its own Q8_0 blocks",
-            "activations stay float32 (llama.cpp quantizes them to Q8_0 for its dot products: an engine "
-            "difference, not a weights difference)",
-            "float32 ONNX export not served; the earlier dynamic int8 model (onnxruntime quantize_dynamic, "
-            "per-channel, not these weights) is no longer built",
+            ("activations stay float32 (llama.cpp quantizes them to Q8_0 for its dot products: an engine "
+             "difference, not a weights difference)"),
+            ("float32 ONNX export not served; the earlier dynamic int8 model (onnxruntime quantize_dynamic, "
+             "per-channel, not these weights) is no longer built"),
         ],
         "tie_word_embeddings": tied,
         "weights_check": weights_check,
