@@ -524,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="build.py", description=__doc__.splitlines()[0])
     parser.add_argument("--cdn", action="store_true", help="load flare-web from jsDelivr with Subresource Integrity instead of vendored copies")
     parser.add_argument("--transformersjs", action="store_true",
-                        help="also convert the GGUF into a Transformers.js model (ONNX int8); needs pip install -e '.[convert]'")
+                        help="also convert the GGUF into a Transformers.js model (ONNX holding the GGUF's own Q8_0 blocks); needs pip install -e '.[convert]'")
     parser.add_argument("--dist", type=Path, default=DIST, help="output folder (default: dist/)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="download cache (default: $BENCH_CACHE_DIR or ~/.cache/browser-llm-bench)")
     args = parser.parse_args(argv)

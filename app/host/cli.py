@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cdn", action="store_true",
                    help="load flare-web from jsDelivr with Subresource Integrity instead of the vendored copy")
     p.add_argument("--transformersjs", action="store_true",
-                   help="also convert the GGUF into a Transformers.js model (ONNX int8) for the transformers.js "
+                   help="also convert the GGUF into a Transformers.js model (ONNX, the GGUF's Q8_0 blocks in MatMulNBits) for the transformers.js "
                         "rows; needs pip install -e '.[convert]'")
     p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                    help="download cache (when not given: $BENCH_CACHE_DIR or ~/.cache/browser-llm-bench)")
