@@ -154,7 +154,8 @@ def test_starter_notebook_runs_top_to_bottom(chromium, site_url):
     assert "llama.cpp (wllama)" in html and "flare-web" in html
     assert 'class="bad">ERROR' not in html and "could not" not in html, text_of(cells[code[-1]])
     assert "reference" in html  # llama.cpp's row ran and checked flare
-    assert chromium.execute_script("return document.querySelectorAll('.out-result [data-bench-charts] canvas').length") == 4
+    # decode, TTFT, load, per-token latency, memory
+    assert chromium.execute_script("return document.querySelectorAll('.out-result [data-bench-charts] canvas').length") == 5
     fit = chromium.execute_script(
         "return [document.documentElement.scrollWidth <= window.innerWidth,"
         " [...document.querySelectorAll('.out-result [data-bench-charts] canvas')].every(c =>"
