@@ -89,6 +89,50 @@ async def new_result(settings: BenchSettings, model: Model, tokenizer: LlamaCppT
     return result
 
 
+def manifest_assets(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every pin and every served file (path, sha256, pin) of the site: what a result records as its assets."""
+    return manifest["site"]["pins"] + [{"path": f["path"], "sha256": f["sha256"], "pin": f["pin"]} for f in manifest["files"]]
+
+
+async def run_benchmark(settings: BenchSettings, model: Model, site: dict[str, Any], environment: dict[str, Any],
+                        assets: list[dict[str, Any]], progress: Progress, log: Callable[[str], None],
+                        controller: Controller, extra: dict[str, Any] | None = None,
+                        on_result: Callable[[dict[str, Any]], None] = lambda r: None,
+                        on_row: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """The whole benchmark for one model, as the page, the Deno runtime and the notebook run it.
+
+    llama.cpp is opened as the tokenizer of record, the result is created (`extra` merged in) and handed to
+    `on_result` before any row runs (so a caller can publish it), every engine of the settings runs, and the
+    tokenizer is closed. Returns the result dict (schema: app.core.results). Raises GGUFError, EngineError
+    (llama.cpp cannot open the model), chat_template.TemplateError, JsException.
+    """
+    progress(0, "llama.cpp tokenizes the prompt (the tokenizer of record)")
+    tokenizer = await LlamaCppTokenizer.open(model, site["wllama"]["version"])
+    try:
+        result = await new_result(settings, model, tokenizer, environment, assets)
+        result.update(extra or {})
+        log(f"prompt ({result['prompt_format']}): {len(result['prompt_ids'])} ids, passage {len(result['passage_ids'])} ids, "
+            f"from {tokenizer.source} (loaded in {tokenizer.load_ms:.0f} ms); stop ids {result['stop_ids']}")
+        for warning in result["prompt_warnings"]:
+            log(f"warning: {warning}")
+        on_result(result)
+        bench = Benchmark(settings, model, result["prompt_ids"], result["passage_ids"], progress, log, controller,
+                          on_row=on_row, tokenizer=tokenizer, stop_ids=result["stop_ids"])
+        await bench.run(make_engines(settings.engines, site, settings), result)
+    finally:
+        await tokenizer.close()
+    return result
+
+
+def check_some_engine_ran(result: dict[str, Any]) -> None:
+    """Raise SettingsError naming each reason when every row was refused before loading."""
+    from app.core.settings import SettingsError
+
+    if result["rows"] and all(r.get("unsupported") for r in result["rows"]):
+        reasons = "; ".join(f"{r['engine']} {r['backend']}: {r['unsupported']}" for r in result["rows"])
+        raise SettingsError(f"no engine could run: {reasons}")
+
+
 _yielder: Any = None
 
 

@@ -41,6 +41,9 @@ class Headless:
             self._last_progress = message
             print(f"[progress {fraction:.3f}] {message}", file=sys.stderr, flush=True)
 
+    def _keep(self, result: dict[str, Any]) -> None:
+        self.result = result
+
     def publish(self) -> None:
         if self.result is not None and self._publish is not None:
             self._publish(json.dumps(self.result))
@@ -48,8 +51,7 @@ class Headless:
     async def run(self, settings: BenchSettings, model_url: str | None) -> tuple[str, str]:
         """('done' | 'error', message): the result so far is in self.result either way."""
         from app.web import modelsource
-        from app.web.bench import Benchmark, Controller, make_engines, new_result
-        from app.web.tokenizer import LlamaCppTokenizer
+        from app.web.bench import Controller, check_some_engine_ran, manifest_assets, run_benchmark
 
         try:
             if model_url:
@@ -58,25 +60,11 @@ class Headless:
                 model, fetch = await modelsource.site_model(modelsource.find_site_model(self.site, settings.model), self.files)
             log(f"model {model.name}: {model.size / 1e6:.1f} MB from {fetch['source']} in {fetch['fetch_ms']:.0f} ms, "
                 f"tensors {model.tensor_types}")
-            assets = self.manifest["site"]["pins"] + [
-                {"path": f["path"], "sha256": f["sha256"], "pin": f["pin"]} for f in self.manifest["files"]]
-            self.progress(0, "llama.cpp tokenizes the prompt (the tokenizer of record)")
-            tokenizer = await LlamaCppTokenizer.open(model, self.site["wllama"]["version"])
-            try:
-                result = await new_result(settings, model, tokenizer, self.env, assets)
-                result.update(created=str(js.Date.new().toISOString()), model_fetch=fetch)
-                log(f"prompt ({result['prompt_format']}): {len(result['prompt_ids'])} ids; stop ids {result['stop_ids']}")
-                for warning in result["prompt_warnings"]:
-                    log(f"warning: {warning}")
-                self.result = result
-                bench = Benchmark(settings, model, result["prompt_ids"], result["passage_ids"], self.progress, log,
-                                  Controller(), on_row=self.publish, tokenizer=tokenizer, stop_ids=result["stop_ids"])
-                await bench.run(make_engines(settings.engines, self.site, settings), result)
-            finally:
-                await tokenizer.close()
-            if result["rows"] and all(r.get("unsupported") for r in result["rows"]):
-                reasons = "; ".join(f"{r['engine']} {r['backend']}: {r['unsupported']}" for r in result["rows"])
-                raise SettingsError(f"no engine could run: {reasons}")
+            result = await run_benchmark(
+                settings, model, self.site, self.env, manifest_assets(self.manifest), self.progress, log, Controller(),
+                extra={"created": str(js.Date.new().toISOString()), "model_fetch": fetch},
+                on_result=self._keep, on_row=self.publish)
+            check_some_engine_ran(result)
             return "done", ""
         except (GGUFError, SettingsError, EngineError, TemplateError) as err:
             return "error", str(err)

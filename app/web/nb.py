@@ -25,7 +25,7 @@ from app.core.progress_lines import ProgressPrinter
 from app.core.settings import DEFAULT_MODEL, BenchSettings
 from app.core.textstream import IncrementalDecoder
 from app.web import environment, jsbridge, modelsource
-from app.web.bench import Benchmark, Controller, make_engines, new_result, render_prompt
+from app.web.bench import Controller, render_prompt, run_benchmark
 from app.web.engines.base import Model
 from app.web.engines.flare_engine import FlareEngine
 from app.web.tokenizer import LlamaCppTokenizer
@@ -145,13 +145,7 @@ async def benchmark(**settings: Any) -> BenchResult:
     s = BenchSettings.from_dict(settings)
     site_info = await site()
     model = await load_model(s.model)
-    tok = await tokenizer(model)
-    try:
-        result = await new_result(s, model, tok, await environment.collect(site_info), site_info["pins"])
-        printer = ProgressPrinter(print)
-        bench = Benchmark(s, model, result["prompt_ids"], result["passage_ids"], printer.progress, printer.log, Controller(),
-                          tokenizer=tok, stop_ids=result["stop_ids"])
-        await bench.run(make_engines(s.engines, site_info, s), result)
-    finally:
-        await tok.close()
+    printer = ProgressPrinter(print)
+    result = await run_benchmark(s, model, site_info, await environment.collect(site_info), site_info["pins"],
+                                 printer.progress, printer.log, Controller())
     return BenchResult(result)

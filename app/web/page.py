@@ -25,22 +25,20 @@ from app.web.engines.base import EngineError
 report: Any = None
 chart_data: Any = None
 modelsource: Any = None
-Benchmark: Any = None
 Controller: Any = None
-make_engines: Any = None
-new_result: Any = None
-LlamaCppTokenizer: Any = None
+run_benchmark: Any = None
+manifest_assets: Any = None
+check_some_engine_ran: Any = None
 
 
 def _import_for_runs() -> None:
-    global report, chart_data, modelsource, Benchmark, Controller, make_engines, new_result, LlamaCppTokenizer
-    if LlamaCppTokenizer is not None:
+    global report, chart_data, modelsource, Controller, run_benchmark, manifest_assets, check_some_engine_ran
+    if run_benchmark is not None:
         return
     from app.core import report
     from app.core.chartdata import chart_data
     from app.web import modelsource
-    from app.web.bench import Benchmark, Controller, make_engines, new_result
-    from app.web.tokenizer import LlamaCppTokenizer
+    from app.web.bench import Controller, check_some_engine_ran, manifest_assets, run_benchmark
 
 
 INT_FIELDS = ("max_tokens", "runs", "warmup", "forced_tokens", "llamacpp_threads")
@@ -200,27 +198,12 @@ class BenchPage:
             model, fetch = await self.load_model(settings, model_url)
             dom.log(f"model {model.name}: {model.size / 1e6:.1f} MB from {fetch['source']} in {fetch['fetch_ms']:.0f} ms, "
                     f"tensors {model.tensor_types}")
-            assets = self.manifest["site"]["pins"] + [
-                {"path": f["path"], "sha256": f["sha256"], "pin": f["pin"]} for f in self.manifest["files"]]
-            self.progress(0, "llama.cpp tokenizes the prompt (the tokenizer of record)")
-            tokenizer = await LlamaCppTokenizer.open(model, self.site["wllama"]["version"])
-            try:
-                result = await new_result(settings, model, tokenizer, self.env, assets)
-                result.update(created=str(js.Date.new().toISOString()), model_fetch=fetch)
-                dom.log(f"prompt ({result['prompt_format']}): {len(result['prompt_ids'])} ids, passage {len(result['passage_ids'])} ids, "
-                        f"from {tokenizer.source} (loaded in {tokenizer.load_ms:.0f} ms); stop ids {result['stop_ids']}")
-                for warning in result["prompt_warnings"]:
-                    dom.log(f"warning: {warning}")
-                self.result = result
-                bench = Benchmark(settings, model, result["prompt_ids"], result["passage_ids"], self.progress, dom.log,
-                                  self.controller, on_row=self.render, tokenizer=tokenizer, stop_ids=result["stop_ids"])
-                await bench.run(make_engines(settings.engines, self.site, settings), result)
-            finally:
-                await tokenizer.close()
+            result = await run_benchmark(
+                settings, model, self.site, self.env, manifest_assets(self.manifest), self.progress, dom.log,
+                self.controller, extra={"created": str(js.Date.new().toISOString()), "model_fetch": fetch},
+                on_result=self._keep, on_row=self.render)
             self.render()
-            if result["rows"] and all(r.get("unsupported") for r in result["rows"]):
-                reasons = "; ".join(f"{r['engine']} {r['backend']}: {r['unsupported']}" for r in result["rows"])
-                raise SettingsError(f"no engine could run: {reasons}")
+            check_some_engine_ran(result)
             stopped = result["stopped_by_user"]
             self.progress(1, "stopped: finished runs kept" if stopped else "done")
             self.running = False
@@ -235,6 +218,9 @@ class BenchPage:
             self.running = False
             self.set_buttons()
             self.publish()
+
+    def _keep(self, result: dict[str, Any]) -> None:
+        self.result = result
 
     def _fail(self, message: str) -> None:
         self.running = False

@@ -28,7 +28,52 @@ def describe_js_error(err: Exception) -> str:
     return text
 
 
-class FlareEngine:
+class FlareStream:
+    """Drives flare-web's streaming API on `self.handle`: reset, prefill, one awaited token at a time, stop.
+
+    Shared by FlareEngine and the null engine (web/static/null_engine.js imitates that API), so the Python
+    the harness measures on the null engine is exactly the Python flare gets. Raises EngineError in words.
+    """
+
+    handle: Any = None
+    async_prefill = False
+    stop_reason: str | None = None  # flare's own stream_stop_reason ("eos", "length", ...) when it ended a stream
+    ended_at_id: int | None = None
+
+    async def reset(self) -> None:
+        self.ended_at_id = None
+        self.handle.reset()
+        self.handle.set_repeat_last_n(0)
+
+    async def prefill(self, prompt_ids: list[int], max_tokens: int) -> None:
+        try:
+            if self.async_prefill:
+                await self.handle.begin_stream_with_params_async(_ids(prompt_ids), max_tokens, *GREEDY)
+            else:
+                self.handle.begin_stream_with_params(_ids(prompt_ids), max_tokens, *GREEDY)
+        except JsException as err:
+            raise EngineError(f"prefill failed: {describe_js_error(err)}") from None
+
+    async def next_token(self) -> int | None:
+        try:
+            token = await self.handle.next_token_async()
+        except JsException as err:
+            raise EngineError(f"next_token_async failed: {describe_js_error(err)}") from None
+        if token is None:
+            # flare ends a stream at its own EOS (`tokenizer.ggml.eos_token_id`, flare-web/src/lib.rs) without
+            # handing the id over.
+            self.stop_reason = str(self.handle.stream_stop_reason) or "end"
+            eos = self.handle.eos_token_id if self.stop_reason == "eos" else None
+            # The id it stopped at (not handed over); one_run counts it as the shared stop only if it is in the set.
+            self.ended_at_id = int(eos) if eos is not None else None
+            return None
+        return int(token)
+
+    async def stop(self) -> None:
+        self.handle.stop_stream()
+
+
+class FlareEngine(FlareStream):
     engine = "flare-web"
 
     def __init__(self, flare_site: dict[str, Any], webgpu: bool, async_prefill: bool = False) -> None:
@@ -40,8 +85,8 @@ class FlareEngine:
         self.module: Any = None
         self.handle: Any = None
         self.tokenizer: Any = None
-        self.stop_reason: str | None = None  # flare's own stream_stop_reason ("eos", "length", ...) when it ended a stream
-        self.ended_at_id: int | None = None
+        self.stop_reason = None
+        self.ended_at_id = None
 
     def context_tokens(self, model: Model) -> int | None:
         # flare-loader/src/gguf.rs: max_seq_len = `{arch}.context_length`, else 2048. Its KV cache is a
@@ -75,38 +120,6 @@ class FlareEngine:
         if model.tokenizer_json:
             self.tokenizer = self.module.FlareTokenizer.from_json(model.tokenizer_json)
         return times
-
-    async def reset(self) -> None:
-        self.ended_at_id = None
-        self.handle.reset()
-        self.handle.set_repeat_last_n(0)
-
-    async def prefill(self, prompt_ids: list[int], max_tokens: int) -> None:
-        try:
-            if self.async_prefill:
-                await self.handle.begin_stream_with_params_async(_ids(prompt_ids), max_tokens, *GREEDY)
-            else:
-                self.handle.begin_stream_with_params(_ids(prompt_ids), max_tokens, *GREEDY)
-        except JsException as err:
-            raise EngineError(f"prefill failed: {describe_js_error(err)}") from None
-
-    async def next_token(self) -> int | None:
-        try:
-            token = await self.handle.next_token_async()
-        except JsException as err:
-            raise EngineError(f"next_token_async failed: {describe_js_error(err)}") from None
-        if token is None:
-            # flare ends a stream at its own EOS (`tokenizer.ggml.eos_token_id`, flare-web/src/lib.rs) without
-            # handing the id over.
-            self.stop_reason = str(self.handle.stream_stop_reason) or "end"
-            eos = self.handle.eos_token_id
-            # The id it stopped at (not handed over); one_run counts it as the shared stop only if it is in the set.
-            self.ended_at_id = int(eos) if self.stop_reason == "eos" and eos is not None else None
-            return None
-        return int(token)
-
-    async def stop(self) -> None:
-        self.handle.stop_stream()
 
     async def teacher_forced(self, prefix: list[int], continuation: list[int]) -> list[tuple[int, float]]:
         # flare has no way to feed a chosen token into a running stream, so each position

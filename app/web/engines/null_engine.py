@@ -13,21 +13,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
+from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
 from app.web import jsbridge
-from app.web.engines.base import EngineError, Model
+from app.web.engines.base import Model
+from app.web.engines.flare_engine import FlareStream
 
-GREEDY = (0.0, 1.0, 1, 1.0, 0.0)  # as flare's (ignored by the null engine)
 UNKNOWN_VOCABULARY = 65536  # the uniform log-probability's denominator when the GGUF names no vocabulary
 
 
-def _ids(ids: list[int]) -> Any:
-    return js.Uint32Array.new(to_js(ids))
-
-
-class NullEngine:
+class NullEngine(FlareStream):
     engine = "null (harness ceiling)"
 
     def __init__(self, busy_ms: float = 0.0) -> None:
@@ -52,32 +47,6 @@ class NullEngine:
             self.vocabulary = len(tokens)
         self.handle.set_repeat_last_n(0)
         return {"parse_ms": jsbridge.now_ms() - t0}
-
-    async def reset(self) -> None:
-        self.ended_at_id = None
-        self.handle.reset()
-        self.handle.set_repeat_last_n(0)
-
-    async def prefill(self, prompt_ids: list[int], max_tokens: int) -> None:
-        try:
-            self.handle.begin_stream_with_params(_ids(prompt_ids), max_tokens, *GREEDY)
-        except JsException as err:
-            raise EngineError(f"prefill failed: {err}") from None
-
-    async def next_token(self) -> int | None:
-        # The same Python as FlareEngine.next_token: the harness measured is the one flare gets.
-        try:
-            token = await self.handle.next_token_async()
-        except JsException as err:
-            raise EngineError(f"next_token_async failed: {err}") from None
-        if token is None:
-            self.stop_reason = str(self.handle.stream_stop_reason) or "end"
-            self.ended_at_id = None  # the null engine stops at max tokens only
-            return None
-        return int(token)
-
-    async def stop(self) -> None:
-        self.handle.stop_stream()
 
     async def teacher_forced(self, prefix: list[int], continuation: list[int]) -> list[tuple[int, float]]:
         # No model: no top-1 (-1 is never a token) and every token equally likely.
