@@ -273,7 +273,8 @@ def reading(result: dict[str, Any]) -> list[str]:
 def result_notes(result: dict[str, Any]) -> list[str]:
     """Warnings about the run as a whole: prompt warnings, cold first runs, rows of different lengths."""
     lines = list(result.get("prompt_warnings") or [])
-    cold = [f"{r['engine']} {r['backend']}" for r in result["rows"] if any(x.get("cold") for x in r.get("runs") or [])]
+    cold = list(dict.fromkeys(f"{r['engine']} {r['backend']}" for r in result["rows"]
+                              if any(x.get("cold") for x in r.get("runs") or [])))  # once per engine, not per test
     if cold:
         lines.append(f"the first measured run was cold (no warmup) and is in the mean for: {', '.join(cold)}")
     by_test: dict[str, list[dict[str, Any]]] = {}
