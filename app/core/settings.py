@@ -77,6 +77,16 @@ class BenchSettings:
             if not lo <= value <= hi:
                 raise SettingsError(f"{name} must be between {lo} and {hi}, not {value}")
 
+        for name in ("prompt", "system", "passage"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise SettingsError(f"the {name} must be text, not {type(value).__name__}")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise SettingsError(f"the {name} is not valid UTF-8 text (it holds undecodable bytes)") from None
+        if not isinstance(self.engines, list) or not all(isinstance(e, str) for e in self.engines):
+            raise SettingsError(f"engines must be a list of engine keys, not {self.engines!r}")
         if not isinstance(self.prompt, str) or not self.prompt.strip():
             raise SettingsError("the prompt is empty: type something for the model to answer")
         if len(self.prompt) > MAX_PROMPT_CHARS:
@@ -118,6 +128,8 @@ class BenchSettings:
 
     @classmethod
     def from_dict(cls, data: dict) -> "BenchSettings":
+        if not isinstance(data, dict):
+            raise SettingsError(f"settings must be a JSON object of named settings, not {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         extra = set(data) - known
         if extra:
@@ -126,3 +138,41 @@ class BenchSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def json_depth(text: str) -> int:
+    """How deeply `text`'s JSON arrays and objects nest (strings skipped), without parsing it: a settings
+    string nested thousands deep would overflow Pyodide's stack inside json.loads."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
+def settings_from_json(text: str) -> "BenchSettings":
+    """Settings from JSON text (the page's `settings` URL parameter). Raises SettingsError in words."""
+    import json
+
+    if len(text) > 4 * MAX_PROMPT_CHARS:
+        raise SettingsError(f"the settings are {len(text)} characters long; at most {4 * MAX_PROMPT_CHARS}")
+    if json_depth(text) > 8:
+        raise SettingsError("the settings nest arrays or objects more than 8 deep: they are a flat object")
+    try:
+        data = json.loads(text)
+    except ValueError as err:
+        raise SettingsError(f"the settings are not JSON ({err})") from None
+    return BenchSettings.from_dict(data)

@@ -251,14 +251,19 @@ def check_json_path(path: Path) -> None:
     """Refuse a --json path that cannot be written before anything runs (a finished run must never be lost).
 
     Raises SettingsError naming the path and why."""
-    if path.exists() and not path.is_file():
-        raise SettingsError(f"--json {path}: that is a folder or a device, not a file; give a file path")
-    folder = path.parent if str(path.parent) else Path(".")
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise SettingsError(f"--json {path}: cannot write there; give a path in a folder you can write to")
+    try:
+        if path.exists() and not path.is_file():
+            raise SettingsError(f"--json {path}: that is a folder or a device, not a file; give a file path")
+        # Try it: permission bits say yes to root where /proc or a read-only mount still refuse.
+        existed = path.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as err:
+        raise SettingsError(f"--json {path}: cannot write there ({err.strerror or err}); "
+                            "give a path in a folder you can write to") from None
 
 
 def _measured(result: dict | None) -> list[dict]:

@@ -15,7 +15,7 @@ from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-
 
 from app.core.chat_template import TemplateError
 from app.core.gguf_header import GGUFError
-from app.core.settings import BenchSettings, SettingsError
+from app.core.settings import BenchSettings, SettingsError, settings_from_json
 from app.web import dom, environment, jsbridge
 from app.web.engines.base import EngineError
 
@@ -312,7 +312,7 @@ async def boot(site_proxy: Any, timings_proxy: Any) -> None:
     raw_settings = params.get("settings")
     url_error = None
     try:
-        settings = BenchSettings.from_dict(json.loads(raw_settings)) if raw_settings else BenchSettings()
+        settings = settings_from_json(raw_settings) if raw_settings else BenchSettings()
     except (SettingsError, ValueError, TypeError) as err:
         # The page stays usable: the defaults are filled in, the error says what was wrong with the URL.
         settings, url_error = BenchSettings(), f"settings in the URL: {err}"

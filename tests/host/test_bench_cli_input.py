@@ -155,3 +155,10 @@ def test_a_json_path_that_is_a_folder_is_refused_before_anything_runs(tmp_path):
     proc = bench("--json", str(folder))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"bench: --json {folder}: that is a folder or a device, not a file; give a file path"
+
+
+@pytest.mark.parametrize("path", ["/proc/nope/r.json", "/tmp/" + "a" * 300 + ".json"])
+def test_a_json_path_that_cannot_be_created_is_refused_before_anything_runs(path):
+    proc = bench("--engines", "null", "--json", path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"bench: --json {path}: cannot write there"), proc.stderr

@@ -145,3 +145,20 @@ def test_long_prompts_are_refused_with_their_length():
         BenchSettings.from_dict({"system": "words " * 6000})
     with pytest.raises(SettingsError, match="prompt is 32001 characters"):
         BenchSettings.from_dict({"prompt": "x" * 32001})
+
+
+@pytest.mark.parametrize("text, message", [
+    ("5", "settings must be a JSON object of named settings, not int"),
+    ("[1]", "settings must be a JSON object of named settings, not list"),
+    ('{"engines": "llamacpp-wasm"}', "engines must be a list of engine keys"),
+    ('{"prompt": 5}', "the prompt must be text, not int"),
+    ("[" * 20000, "nest arrays or objects more than 8 deep"),
+    ('{"prompt": "hi \\udcff"}', "the prompt is not valid UTF-8 text"),
+    ("{nope", "the settings are not JSON"),
+])
+def test_settings_from_the_url_are_refused_in_words(text, message):
+    from app.core.settings import settings_from_json
+
+    with pytest.raises(SettingsError, match=message):
+        settings_from_json(text)
+    assert settings_from_json('{"prompt": "a [ { \\" ] bracket", "n_gen": [4]}').n_gen == [4]
