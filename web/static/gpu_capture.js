@@ -200,7 +200,7 @@ export function snapshot() {
 // The page's memory as the browser counts it (JS heaps, WASM memories, workers of this page), in bytes.
 // Chromium answers at its next garbage collection (seconds) unless started with
 // --enable-blink-features=ForceEagerMeasureMemory: give up after timeoutMs and say why.
-export async function measureMemory(timeoutMs = 3000) {
+export async function measureMemory(timeoutMs = 10000) {
   if (!globalThis.crossOriginIsolated) return JSON.stringify({ error: "the page is not cross-origin isolated" });
   if (!performance.measureUserAgentSpecificMemory) return JSON.stringify({ error: "this browser has no performance.measureUserAgentSpecificMemory()" });
   const t0 = performance.now();
