@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from app.core import stats
-from app.core.engine_catalog import CATALOG
+from app.engines import colors
 from app.core.report import verdict
 
-PALETTE = {e.key: e.color for e in CATALOG}
+PALETTE = colors()
 APART_COLOR = "#8c959f"  # one grey for every row drawn apart: not on the colour scale of correct rows
 APART = frozenset({"WRONG"})  # drawn, hatched
 NO_BAR = frozenset({"GPU ERROR", "ERROR", "unsupported", "running"})  # labelled, never drawn

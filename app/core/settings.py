@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 from app.core.chat import DEFAULT_SYSTEM
 
-# The engine table lives in app.core.engine_catalog; these names stay for the callers.
-from app.core.engine_catalog import DEFAULT_ENGINES, ENGINE_ALIASES, ENGINE_KEYS  # noqa: F401
+# The engines are folders of app/engines (its registry); these names stay for the callers.
+from app.engines import DEFAULT_ENGINES, ENGINE_ALIASES, ENGINE_KEYS  # noqa: F401
 
 
 def expand_engines(names: list[str]) -> list[str]:

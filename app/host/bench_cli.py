@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from app.core import formats, report, results
-from app.core.engine_support import unsupported_engines
+from app.engines import unsupported_engines
 from app.core.gguf_header import GGUFError, read_header_from_path
 from app.core.settings import (
     DEFAULT_ENGINES,

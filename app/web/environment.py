@@ -7,6 +7,8 @@ from typing import Any
 
 import js  # type: ignore[import-not-found]
 
+from app import engines as engine_registry
+
 
 def _attr(obj: Any, name: str, default: Any = None) -> Any:
     value = getattr(obj, name, default)
@@ -87,7 +89,9 @@ async def collect(site: dict[str, Any], runtime: str = "chromium") -> dict[str, 
         "runtime_version": runtime_version(),
         "python": sys.version.split()[0],
         "pyodide": str(pyodide.__version__),
-        "flare_web": site["flare"]["version"],
+        # Each engine folder's pinned version (app.engines.versions); flare_web kept for results before v3.
+        "engine_versions": engine_registry.versions(site),
+        "flare_web": engine_registry.versions(site).get("flare"),
         "user_agent": str(js.navigator.userAgent),
         "hardware_concurrency": int(js.navigator.hardwareConcurrency or 0),
         "cross_origin_isolated": bool(js.crossOriginIsolated),

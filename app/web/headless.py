@@ -19,7 +19,7 @@ from app.core.chat_template import TemplateError
 from app.core.gguf_header import GGUFError
 from app.core.settings import BenchSettings, SettingsError
 from app.web import environment, jsbridge
-from app.web.engines.base import EngineError
+from app.engines.protocol import EngineError
 
 
 def log(line: str) -> None:

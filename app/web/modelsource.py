@@ -13,11 +13,11 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
 from app.core import generation_limits
-from app.core.engine_support import unsupported_engines
+from app.engines import unsupported_engines
 from app.core.gguf_header import GGUFError, GGUFHeader, read_header
 from app.core.tokenizer_json import TokenizerBuildError, tokenizer_json
 from app.web import jsbridge
-from app.web.engines.base import Model
+from app.engines.protocol import Model
 
 OPFS_DIR = "browser-llm-bench-models"
 

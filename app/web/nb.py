@@ -2,7 +2,7 @@
 
     from app.web import nb
     model = await nb.default_model()                # or await nb.load_model("gemma3-270m"); nb.models() lists them
-    flare = await nb.flare_engine(model)            # app.web.engines.flare_engine.FlareEngine
+    flare = await nb.flare_engine(model)            # app.engines.flare.engine.FlareEngine
     ids = await nb.prompt_ids(model, "What is the capital of France?")   # llama.cpp's ids, the model's template
     ids = nb.chat_ids(flare, "What is the capital of France?")
     async for token_id, text, ms in nb.stream(flare, ids, 24): print(text, end="")   # whole characters
@@ -26,8 +26,8 @@ from app.core.settings import DEFAULT_MODEL, BenchSettings
 from app.core.textstream import IncrementalDecoder
 from app.web import environment, jsbridge, modelsource
 from app.web.bench import Controller, render_prompt, run_benchmark
-from app.web.engines.base import Model
-from app.web.engines.flare_engine import FlareEngine
+from app.engines.flare.engine import FlareEngine
+from app.engines.protocol import Model
 from app.web.tokenizer import LlamaCppTokenizer
 
 _site: dict[str, Any] | None = None

@@ -2,7 +2,7 @@
 (app.web.bench.one_run), interleaved, several rounds in one page.
 
 `engine=flare` (the default): flare-web's WASM CPU path on the embedded model. `engine=null`: the null
-engine (web/static/null_engine.js), first answering at once (each loop's ceiling, and the Python loop's
+engine (app/engines/null/engine.js), first answering at once (each loop's ceiling, and the Python loop's
 cost per token in µs), then busy-waiting 5 ms a token (a 200 tok/s engine: the ratio that matters).
 """
 
@@ -22,9 +22,11 @@ from app.core.overhead import null_summary, overhead_summary
 from app.core.settings import DEFAULT_PROMPT
 from app.web import dom, jsbridge, modelsource
 from app.web.bench import Controller, one_run
-from app.web.engines.base import Model
+from app.engines.flare import SPEC as FLARE
+from app.engines.protocol import Model
 
 SCHEMA_VERSION = 2
+JS_LOOP = "engines/flare/js_loop.js"  # flare's streaming API driven by a plain JavaScript loop
 BUSY_MS = 5.0
 NULL_PROMPT_IDS = list(range(1, 28))  # 27 placeholder ids, the length of the usual chat prompt
 MAX_TOKENS = {"flare": 1024, "null": 200_000}
@@ -54,13 +56,13 @@ async def _pair(engine: Any, loop: Any, prompt_ids: list[int], js_prompt: Any, m
 
 
 async def measure_flare(site: dict[str, Any], manifest: dict[str, Any], rounds: int, max_tokens: int) -> dict[str, Any]:
-    from app.web.engines.flare_engine import FlareEngine
+    from app.engines.flare.engine import FlareEngine
 
     files = {f["path"]: f for f in manifest["files"]}
     model, _ = await modelsource.site_model(site["model"], files)
     engine = FlareEngine(site["flare"], webgpu=False)
     await engine.load(model)
-    loop = await jsbridge.import_module("static/flare_js_loop.js")
+    loop = await jsbridge.import_module(JS_LOOP)
     prompt_ids = [int(x) for x in engine.tokenizer.encode(chatml(DEFAULT_PROMPT)).to_py()]
     js_prompt = js.Uint32Array.new(to_js(prompt_ids))
     py_rates, js_rates, rounds_out = [], [], []
@@ -75,19 +77,19 @@ async def measure_flare(site: dict[str, Any], manifest: dict[str, Any], rounds: 
         dom.log(f"round {i + 1}/{rounds}: JS {js_rates[-1]:.2f} tok/s, Python {py_rates[-1]:.2f} tok/s")
         dom.element("progress").value = (i + 1) / rounds
     await engine.unload()
-    return {"schema": "browser-llm-bench/overhead", "schema_version": SCHEMA_VERSION, "engine": "flare-cpu",
+    return {"schema": "browser-llm-bench/overhead", "schema_version": SCHEMA_VERSION, "engine": FLARE.variants[0].key,
             "max_tokens": max_tokens, "prompt_ids": prompt_ids, "rounds": rounds_out,
             "summary": overhead_summary(py_rates, js_rates)}
 
 
 async def measure_null(rounds: int, max_tokens: int, busy_tokens: int) -> dict[str, Any]:
-    from app.web.engines.null_engine import NullEngine
+    from app.engines.null.engine import NullEngine
 
     model = Model(data=None, size=0, name="none (null engine)", sha256=None, tokenizer_json="", header={})
     ceiling, busy = NullEngine(0.0), NullEngine(BUSY_MS)
     for engine in (ceiling, busy):
         await engine.load(model)
-    loop = await jsbridge.import_module("static/flare_js_loop.js")
+    loop = await jsbridge.import_module(JS_LOOP)
     js_prompt = js.Uint32Array.new(to_js(NULL_PROMPT_IDS))
     rates: dict[str, list[float]] = {"ceiling_python": [], "ceiling_js": [], "busy_python": [], "busy_js": []}
     itl_p50: dict[str, list[float]] = {"python": [], "js": []}  # the busy runs' median inter-token intervals

@@ -17,7 +17,8 @@ from app.core.chat_template import TemplateError
 from app.core.gguf_header import GGUFError
 from app.core.settings import BenchSettings, SettingsError, settings_from_json
 from app.web import dom, environment, jsbridge
-from app.web.engines.base import EngineError
+from app import engines as engine_registry
+from app.engines.protocol import EngineError
 
 # What a run, the table and the charts need, imported when the page is ready rather than before: the
 # first paint does not need them, and they (statistics, the engines...) were ~40% of the page's Python
@@ -327,8 +328,7 @@ async def boot(site_proxy: Any, timings_proxy: Any) -> None:
     rows = [
         ("Python", env["python"]),
         ("Pyodide", env["pyodide"]),
-        ("flare-web", env["flare_web"]),
-        ("llama.cpp (wllama)", site["wllama"]["version"]),
+        *((engine_registry.SPECS_BY_NAME[name].title, version) for name, version in env["engine_versions"].items()),
         ("WebGPU adapter", _adapter_text(env["webgpu"])),
         ("crossOriginIsolated", "yes" if env["cross_origin_isolated"] else "no (timer coarsened to 100 us; no threads)"),
         ("CPU cores (hardwareConcurrency)", str(env["hardware_concurrency"])),
@@ -348,7 +348,7 @@ async def boot(site_proxy: Any, timings_proxy: Any) -> None:
         return
     dom.log(f"Python ready in {ready_ms / 1000:.2f} s")
     if params.get("autorun") == "1":
-        from app.core.engine_catalog import page_choices
+        from app.engines import page_choices
 
         offered = {c["key"] for c in page_choices()}
         if raw_settings and not set(settings.engines) <= offered:

@@ -15,8 +15,8 @@ from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
 from app.core.chat_template import with_one_bos
 from app.web import jsbridge
-from app.web.engines.base import Model
-from app.web.engines.wllama_engine import open_wllama
+from app.engines.llamacpp.engine import open_wllama
+from app.engines.protocol import Model
 
 SOURCE = "llama.cpp (wllama {version} tokenize / detokenize)"
 

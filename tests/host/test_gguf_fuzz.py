@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.core.engine_support import unsupported_engines
+from app.engines import unsupported_engines
 from app.core.gguf_header import GGUFError, GGUFHeader, read_header
 from tests.host.test_gguf_header import VT, gguf_file, nested_array_file, raw_gguf
 

@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 
 from app.core import gguf_header
-from app.core.engine_support import flare_problems, llamacpp_problems, unsupported_engines
+from app.engines import unsupported_engines
+from app.engines.flare.support import flare_problems
+from app.engines.llamacpp.support import llamacpp_problems
 from app.core.gguf_header import (
     GGML_TYPES,
     GGUFError,
@@ -458,7 +460,7 @@ def test_the_built_model_is_runnable_by_every_engine(dist):
     assert unsupported_engines(header) == {}
 
 
-# ---------------------------------------------------------------- engine_support.unsupported_engines
+# ---------------------------------------------------------------- app.engines.unsupported_engines
 
 
 def _write(tmp_path, kv=(), name="m.gguf", **kwargs):

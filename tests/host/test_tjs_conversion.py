@@ -49,7 +49,9 @@ def test_a_conversion_whose_check_fails_stops_the_build_and_leaves_dist_alone(tm
         raise tjs_convert.ConversionError("the Q8_0 ONNX graph does not compute with the GGUF's weights (simulated)")
 
     monkeypatch.setattr(tjs_convert, "convert", failing_convert)
-    monkeypatch.setattr(buildmod, "TJS_RECIPE", "test-never-cached")
+    from app.engines.transformersjs import build as tjs_build
+
+    monkeypatch.setattr(tjs_build, "TJS_RECIPE", "test-never-cached")
     dist = tmp_path / "dist"
     dist.mkdir()
     (dist / "index.html").write_text("previous build")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.core import wllama3
-from app.core.engine_catalog import ENGINE_ALIASES, REFERENCE_KEY, in_run_order
+from app.engines import ENGINE_ALIASES, REFERENCE_KEY, in_run_order
+from app.engines.llamacpp3 import notes as wllama3
 from app.host import pins as pinlib
 from app.host.pins import PinError, parse_pins
 

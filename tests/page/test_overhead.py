@@ -97,8 +97,8 @@ import gc, json
 import pyodide_js
 from app.web import fastloop
 from app.web.bench import Controller, one_run
-from app.web.engines.base import Model
-from app.web.engines.null_engine import NullEngine
+from app.engines.null.engine import NullEngine
+from app.engines.protocol import Model
 
 module = pyodide_js._module
 module.enable_pyproxy_allocation_tracing()

@@ -33,7 +33,7 @@ async def test_flare_module_reachable_through_pyodide_ffi(selenium):
     from pyodide.ffi import JsProxy
 
     from app.web import jsbridge
-    from app.web.flare import load_flare_module
+    from app.engines.flare.loader import load_flare_module
 
     site = json.loads(await jsbridge.fetch_text("manifest.json"))["site"]
     module = await load_flare_module(site["flare"])
@@ -50,7 +50,7 @@ async def test_model_loads_and_tokenizer_gives_llama_cpp_ids(selenium):
 
     from app.core.chat import chatml
     from app.web import jsbridge
-    from app.web.flare import load_flare_module
+    from app.engines.flare.loader import load_flare_module
 
     site = json.loads(await jsbridge.fetch_text("manifest.json"))["site"]
     flare = await load_flare_module(site["flare"])
@@ -98,7 +98,7 @@ async def test_a_run_that_fails_mid_way_keeps_its_tokens_and_says_why(selenium):
     import pytest
 
     from app.web import bench
-    from app.web.engines.base import EngineError
+    from app.engines.protocol import EngineError
 
     async def no_yield():
         return None

@@ -9,8 +9,8 @@ from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
 from app.core.correctness import argmax, log_softmax_at
 from app.web import jsbridge
-from app.web.engines.base import EngineError, Model
-from app.web.flare import load_flare_module
+from app.engines.flare.loader import load_flare_module
+from app.engines.protocol import EngineBase, EngineError, Model
 
 # Greedy decoding, the same for every engine: temperature 0, top_p 1 (off), top_k 1,
 # repeat_penalty 1 (off), min_p 0 (off).
@@ -28,10 +28,10 @@ def describe_js_error(err: Exception) -> str:
     return text
 
 
-class FlareStream:
+class FlareStream(EngineBase):
     """Drives flare-web's streaming API on `self.handle`: reset, prefill, one awaited token at a time, stop.
 
-    Shared by FlareEngine and the null engine (web/static/null_engine.js imitates that API), so the Python
+    Shared by FlareEngine and the null engine (app/engines/null/engine.js imitates that API), so the Python
     the harness measures on the null engine is exactly the Python flare gets. Raises EngineError in words.
     """
 
@@ -80,7 +80,6 @@ class FlareEngine(FlareStream):
         self.flare_site = flare_site
         self.webgpu = webgpu
         self.async_prefill = async_prefill
-        self.key = "flare-webgpu" if webgpu else "flare-cpu"
         self.backend = "webgpu" if webgpu else "wasm-cpu"
         self.module: Any = None
         self.handle: Any = None
@@ -154,3 +153,8 @@ class FlareEngine(FlareStream):
                 except JsException:
                     pass
         self.handle = self.tokenizer = None
+
+
+def make(site: dict[str, Any], settings: Any, variant: Any) -> FlareEngine:
+    """The registry's factory (app/engines/flare/__init__.py SPEC.factory); variant.options["webgpu"]."""
+    return FlareEngine(site["flare"], webgpu=variant.options["webgpu"], async_prefill=settings.async_prefill)

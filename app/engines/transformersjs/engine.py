@@ -1,6 +1,6 @@
 """Transformers.js (ONNX Runtime Web), on the same weights converted from the GGUF at build time.
 
-Python hands it the prompt ids and awaits one token at a time (web/static/tjs_runner.js turns
+Python hands it the prompt ids and awaits one token at a time (runner.js turns
 generate()'s streamer into a queue). generate() runs its own loop and can produce several tokens
 before Python's loop gets a turn, so each token's time is stamped in the streamer callback, when
 the id was produced, not when Python received it (measured: otherwise 8 tokens seemed to arrive
@@ -17,27 +17,24 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
 from app.web import jsbridge
-from app.web.engines.base import EngineError, Model
+from app.engines.protocol import EngineBase, EngineError, Model
 
-RUNNER = "static/tjs_runner.js"
+RUNNER = "engines/transformersjs/runner.js"
 
 
-class TransformersJsEngine:
+class TransformersJsEngine(EngineBase):
     engine = "transformers.js"
 
     def __init__(self, tjs_site: dict[str, Any], webgpu: bool) -> None:
         self.site = tjs_site
         self.webgpu = webgpu
-        self.key = "transformersjs-webgpu" if webgpu else "transformersjs-wasm"
         self.backend = "webgpu" if webgpu else "wasm-cpu"
         self.model: Any = None
         self.runner: Any = None
         self.generation: Any = None
         self.eos: set[int] = set()
         self.tokenizer: Any = None
-        self.prefill_is_first_token = True
-        # Token times come from the streamer callback (JS), not from Python's receipt: see next_token.
-        self.stamps_tokens = True
+        # Token times come from the streamer callback (JS), not from Python's receipt (SPEC.drive.stamps_tokens).
         self.token_time_ms: float | None = None
 
     def unsupported_reason(self, model: Model) -> str | None:
@@ -142,3 +139,8 @@ class TransformersJsEngine:
             except (JsException, AttributeError):
                 pass
             self.model = None
+
+
+def make(site: dict[str, Any], settings: Any, variant: Any) -> TransformersJsEngine:
+    """The registry's factory (app/engines/transformersjs/__init__.py SPEC.factory); variant.options["webgpu"]."""
+    return TransformersJsEngine(site["transformersjs"], webgpu=variant.options["webgpu"])

@@ -1,7 +1,7 @@
 // The same decode loop as app.web.bench.one_run, written in plain JavaScript, over any object with
-// flare-web's streaming API (flare itself, or the null engine of static/null_engine.js). Used only by
+// flare-web's streaming API (flare itself, or the null engine of engines/null/engine.js). Used only by
 // the overhead page, to measure what driving the engine from Python costs per token.
-import { yieldToBrowser, YIELD_EVERY_MS } from "./yield.js";
+import { yieldToBrowser, YIELD_EVERY_MS } from "../../static/yield.js";
 
 export async function jsDecodeLoop(engine, promptIds, maxTokens) {
   engine.reset();

@@ -1,7 +1,7 @@
-// Prepended (as text) to wllama 3.x's worker by web/static/wllama3_runner.js.
+// Prepended (as text) to wllama 3.x's worker by engines/llamacpp3/runner.js.
 //
 // wllama 3.x runs llama.cpp, and so its WebGPU device, in a worker of its own: the page's recorder
-// (web/static/gpu_capture.js) wraps GPUAdapter.prototype.requestDevice in the page's realm only and never
+// (static/gpu_capture.js) wraps GPUAdapter.prototype.requestDevice in the page's realm only and never
 // sees that device. This does the same inside the worker: the adapter it got, every device with the
 // limits asked for and granted, its buffer bytes, its `uncapturederror` events and its `lost` promise,
 // posted on a BroadcastChannel that the runner forwards into the page's recorder (the row's bucket).

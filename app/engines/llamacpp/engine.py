@@ -12,10 +12,10 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
 from app.web import jsbridge
-from app.web.engines.base import EngineError, Model
+from app.engines.protocol import EngineBase, EngineError, Model
 
 MODULE = "vendor/wllama/index.js"
-PROBE = "static/wllama_probe.js"
+PROBE = "engines/llamacpp/probe.js"
 
 
 async def open_wllama(model: Model, config: dict[str, Any]) -> Any:
@@ -35,8 +35,7 @@ async def open_wllama(model: Model, config: dict[str, Any]) -> Any:
     return w
 
 
-class WllamaEngine:
-    key = "llamacpp-wasm"
+class WllamaEngine(EngineBase):
     engine = "llama.cpp (wllama)"
     backend = "wasm-cpu"
 
@@ -124,3 +123,8 @@ class WllamaEngine:
         if self.w is not None:
             await self.w.exit()
             self.w = None
+
+
+def make(site: dict[str, Any], settings: Any, variant: Any) -> WllamaEngine:
+    """The registry's factory (app/engines/llamacpp/__init__.py SPEC.factory)."""
+    return WllamaEngine(site["wllama"]["version"], settings.llamacpp_threads)

@@ -9,9 +9,9 @@
 // So a token's time is not its chunk's arrival: with timings_per_token, every chunk carries llama.cpp's
 // own clock (prompt_ms, predicted_ms since the first token), and a token's time is when prompt processing
 // started (the moment the first poll was sent) plus those. Arrival times are kept for comparison.
-import * as capture from "./gpu_capture.js";
+import * as capture from "../../static/gpu_capture.js";
 
-const PRELUDE_URL = new URL("./wllama3_gpu_prelude.js", import.meta.url);
+const PRELUDE_URL = new URL("./gpu_prelude.js", import.meta.url);
 let channels = 0;
 
 // What 3.x's one WASM build needs (its own checks: isSupportJSPI, isSupportMem64).

@@ -1,5 +1,5 @@
-"""The null engine: flare's streaming API over no model (web/static/null_engine.js), driven exactly as
-flare is (app/web/engines/flare_engine.py), so that a row of it measures the harness alone.
+"""The null engine: flare's streaming API over no model (app/engines/null/engine.js), driven exactly as
+flare is (app/engines/flare/engine.py), so that a row of it measures the harness alone.
 
 `null` answers each `next_token_async` at once: its decode tok/s is the ceiling of the loop that drives
 it. `null-5ms` busy-waits 5 ms a token on the main thread first, like a 200 tok/s CPU engine. Its
@@ -16,8 +16,8 @@ from typing import Any
 from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
 from app.web import jsbridge
-from app.web.engines.base import Model
-from app.web.engines.flare_engine import FlareStream
+from app.engines.flare.engine import FlareStream
+from app.engines.protocol import Model
 
 UNKNOWN_VOCABULARY = 65536  # the uniform log-probability's denominator when the GGUF names no vocabulary
 
@@ -27,7 +27,6 @@ class NullEngine(FlareStream):
 
     def __init__(self, busy_ms: float = 0.0) -> None:
         self.busy_ms = float(busy_ms)
-        self.key = "null" if self.busy_ms == 0 else f"null-{self.busy_ms:g}ms"
         self.backend = "js stub" if self.busy_ms == 0 else f"js stub, {self.busy_ms:g} ms/token"
         self.handle: Any = None
         self.vocabulary = UNKNOWN_VOCABULARY
@@ -38,7 +37,7 @@ class NullEngine(FlareStream):
         return None  # no KV cache: no limit
 
     async def load(self, model: Model) -> dict[str, float]:
-        module = await jsbridge.import_module("static/null_engine.js")
+        module = await jsbridge.import_module("engines/null/engine.js")
         t0 = jsbridge.now_ms()
         # Its placeholder ids avoid the model's stop set, so a run ends where max tokens says.
         self.handle = module.createNullEngine(self.busy_ms, to_js(list(model.limits.get("stop_ids") or ())))
@@ -57,7 +56,7 @@ class NullEngine(FlareStream):
 
     def info(self) -> dict[str, Any]:
         info: dict[str, Any] = {"version": "-", "api": "next_token_async", "busy_ms_per_token": self.busy_ms,
-                                "note": "no model: measures the harness (web/static/null_engine.js)",
+                                "note": "no model: measures the harness (app/engines/null/engine.js)",
                                 # The row's weights column says so too (Benchmark.weights_of reads this).
                                 "weights": {"format": "none (null engine)", "size": 0, "sha256": None}}
         if self.handle is not None:
@@ -68,3 +67,8 @@ class NullEngine(FlareStream):
         if self.handle is not None:
             self.handle.free()
         self.handle = None
+
+
+def make(site: dict[str, Any], settings: Any, variant: Any) -> NullEngine:
+    """The registry's factory (app/engines/null/__init__.py SPEC.factory); variant.options["busy_ms"]."""
+    return NullEngine(variant.options["busy_ms"])

@@ -1,10 +1,10 @@
 """llama.cpp through @wllama/wllama 3.13: its WebGPU backend (llamacpp3-webgpu) and its CPU path (llamacpp3-wasm).
 
 A peer of the 2.4 reference, not a reference: 3.x has no token-id API (no tokenize, decode(ids), logits or
-KV clear; ../shared/NOTES.md). So this engine takes text (`takes_text`): it gets the rendered prompt text
+KV clear; ../shared/NOTES.md). So this engine takes text (`SPEC.drive.takes_text`): it gets the rendered prompt text
 whose llama.cpp 2.4 ids the other rows get, and the benchmark checks that 3.13 counted the same prompt
 tokens. Generated ids come from each streamed step's `logprobs.content[i].id` (n_probs 1). The engine runs
-its own loop (createCompletion streaming, web/static/wllama3_runner.js), so like Transformers.js its token
+its own loop (createCompletion streaming, runner.js), so like Transformers.js its token
 times are stamped by the engine (`stamps_tokens`) and its prefill ends with the first token. Every run has
 `cache_prompt: false`: 3.x otherwise reuses the shared prompt prefix and the second run's TTFT is a fraction
 of the first's. The teacher-forced check goes by text prefix (`forced_step`), and there is no perplexity
@@ -19,11 +19,11 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
-from app.core import wllama3
 from app.web import jsbridge
-from app.web.engines.base import EngineError, Model
+from app.engines.llamacpp3 import notes as wllama3
+from app.engines.protocol import EngineBase, EngineError, Model
 
-RUNNER = "static/wllama3_runner.js"
+RUNNER = "engines/llamacpp3/runner.js"
 MODULE = "vendor/wllama3/index.js"
 WASM = "vendor/wllama3/wasm/wllama.wasm"
 ALL_LAYERS = 99999  # wllama's own default for n_gpu_layers: every layer on the GPU
@@ -45,18 +45,14 @@ def browser_requirements() -> dict[str, bool]:
             "webgpu": getattr(js.navigator, "gpu", None) is not None}
 
 
-class Wllama3Engine:
+class Wllama3Engine(EngineBase):
     engine = "llama.cpp 3.13 (wllama)"
-    # Text in: one_run hands it the rendered prompt text (prefill_text), check() forces by text prefix.
-    takes_text = True
-    prefill_is_first_token = True  # no separate prefill call: the first token comes from the same request
-    stamps_tokens = True  # token times from llama.cpp's own per-token clock, not Python's receipt
+    # Text in, its own loop, its own token times: declared in SPEC.drive (app/engines/llamacpp3/__init__.py).
 
     def __init__(self, site: dict[str, Any], webgpu: bool, threads: int = 0, n_ctx: int = 2048,
                  ignore_eos: bool = False, adapter_limits: bool = False) -> None:
         self.version = site["version"]
         self.webgpu = webgpu
-        self.key = "llamacpp3-webgpu" if webgpu else "llamacpp3-wasm"
         self.backend = "webgpu" if webgpu else "wasm-cpu"
         self.threads = threads
         self.n_ctx = n_ctx
@@ -202,3 +198,9 @@ class Wllama3Engine:
                 await self.session.exit()
             finally:
                 self.session = None
+
+
+def make(site: dict[str, Any], settings: Any, variant: Any) -> Wllama3Engine:
+    """The registry's factory (app/engines/llamacpp3/__init__.py SPEC.factory); variant.options["webgpu"]."""
+    return Wllama3Engine(site["wllama3"], webgpu=variant.options["webgpu"], threads=settings.llamacpp_threads,
+                         ignore_eos=settings.ignore_eos, adapter_limits=settings.webgpu_limits == "adapter")

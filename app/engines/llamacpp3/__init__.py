@@ -1,0 +1,26 @@
+"""llama.cpp through @wllama/wllama 3.13: its WebGPU backend and its CPU path; text in, logprob ids out.
+
+Files: engine.py (Pyodide: Wllama3Engine), notes.py (pure: refusals and per-run notes), runner.js and
+gpu_prelude.js (served under engines/llamacpp3/), build.py (host). Its pin role: "wllama3".
+"""
+
+from app.engines.spec import Drive, EngineSpec, Variant
+
+SPEC = EngineSpec(
+    name="llamacpp3",
+    title="llama.cpp 3.13 (wllama)",
+    variants=(
+        Variant("llamacpp3-webgpu", "llama.cpp 3.13 WebGPU (wllama 3)", "webgpu", "#cf222e",
+                needs=("webgpu", "shader-f16", "jspi", "memory64"), options={"webgpu": True}),
+        Variant("llamacpp3-wasm", "llama.cpp 3.13 WASM CPU (wllama 3)", "wasm-cpu", "#8250df",
+                needs=("jspi", "memory64"), options={"webgpu": False}),
+    ),
+    factory="app.engines.llamacpp3.engine:make",
+    # Its own loop (createCompletion streaming): token times are llama.cpp's, the first token ends prefill.
+    drive=Drive(takes_text=True, stamps_tokens=True, prefill_is_first_token=True, correctness="forced-text"),
+    pins=("wllama3",),
+    version_pin="wllama3",
+    build="app.engines.llamacpp3.build:plan",
+    js=("runner.js", "gpu_prelude.js"),
+    order=10,
+)

@@ -1,0 +1,133 @@
+"""What an engine declares about itself: one `EngineSpec` per engine folder (pure: host, build and page).
+
+An engine folder (app/engines/<name>/) holds its spec in `__init__.py` (`SPEC`), its Pyodide class in
+`engine.py` (browser only), its JavaScript beside them (served under `engines/<name>/`), and, when it needs
+one, a host-side build hook. Nothing else in the tree names its keys: the catalog, the page's checkboxes,
+`--engines` help, `--cpu`/`--gpu`, the build plan and the environment's version lines are all read from
+these records (app/engines/__init__.py). The shape follows pluggy's hook specs: small frozen records,
+checked when they register, so a missing capability fails at start, not mid-run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+BACKENDS = ("wasm-cpu", "webgpu", "js")
+BROWSER_FEATURES = ("webgpu", "shader-f16", "jspi", "memory64", "shared-array-buffer")
+INPUTS = ("ids", "text")  # what prefill takes: llama.cpp's prompt ids, or the rendered prompt text
+CORRECTNESS = ("forced-ids", "forced-text", "none")  # how the teacher-forced check reaches the engine
+
+
+class SpecError(ValueError):
+    """An engine spec that contradicts itself or the registry (raised when it registers)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row kind of an engine: a key the settings, the JSON and `--engines` use.
+
+    key:     "flare-webgpu"; unique across every engine.
+    label:   the page's checkbox text.
+    backend: "wasm-cpu" (`--cpu` keeps it), "webgpu" (`--gpu` keeps it) or "js" (neither: no model).
+    color:   the chart colour of a correct row (CSS hex).
+    needs:   browser features the row needs, among BROWSER_FEATURES (refused in words where absent).
+    """
+
+    key: str
+    label: str
+    backend: str
+    color: str
+    default: bool = False
+    hidden: bool = False
+    reference: bool = False
+    needs: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)  # handed to the factory (e.g. {"webgpu": True})
+
+
+@dataclass(frozen=True)
+class Drive:
+    """How the benchmark drives the engine (the capabilities app/web/bench.py reads; never probed).
+
+    takes_text:             prefill gets the rendered prompt text (`prefill_text`), not ids (wllama 3.x).
+    stamps_tokens:          the engine records when each id was produced (`token_time_ms`), and that time
+                            is the token's, not Python's receipt (engines that run their own loop).
+    prefill_is_first_token: no separate prefill call: prefill ends when the first id arrives.
+    correctness:            "forced-ids" (teacher_forced(prefix ids, continuation) + perplexity),
+                            "forced-text" (forced_step(text) by text prefix; no perplexity) or "none".
+    """
+
+    takes_text: bool = False
+    stamps_tokens: bool = False
+    prefill_is_first_token: bool = False
+    correctness: str = "forced-ids"
+
+
+@dataclass(frozen=True)
+class CanRun:
+    """What the engine can load, decided from the GGUF header before anything loads.
+
+    architectures: the GGUF `general.architecture` values it runs; () means any.
+    header_problems: pure function header -> [sentences]; [] when the engine can load the file.
+    """
+
+    architectures: tuple[str, ...] = ()
+    header_problems: Callable[[Any], list[str]] | None = None
+    site_feature: str = ""  # a build option the engine needs ("transformersjs": python build.py --transformersjs)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """One engine folder's declaration.
+
+    name:     the folder's name and the CLI's group (`--engines flare` = every variant of flare).
+    title:    what the table's engine column says ("flare-web").
+    variants: its rows, in run order.
+    pins:     the roles in pins.toml it needs served (build.py plans them).
+    version_pin: the pin role whose version is the engine's (environment's version lines); "" for none.
+    factory:  "module:function" making the Pyodide engine: (site, settings, variant) -> Engine; imported lazily.
+    build:    "module:function" the host build calls as build(builder, site) to plan the engine's files; "".
+    js:       the folder's JavaScript files, served as `engines/<name>/<file>`.
+    """
+
+    name: str
+    title: str
+    variants: tuple[Variant, ...]
+    factory: str
+    drive: Drive = Drive()
+    can_run: CanRun = CanRun()
+    pins: tuple[str, ...] = ()
+    version_pin: str = ""
+    build: str = ""
+    js: tuple[str, ...] = ()
+    order: int = 100  # run order between engines: the reference first
+
+    def check(self) -> None:
+        """Raise SpecError naming what is wrong with this spec."""
+        if not self.variants:
+            raise SpecError(f"engine {self.name!r} declares no variants")
+        for v in self.variants:
+            if v.backend not in BACKENDS:
+                raise SpecError(f"{v.key}: backend {v.backend!r} is not one of {BACKENDS}")
+            bad = [n for n in v.needs if n not in BROWSER_FEATURES]
+            if bad:
+                raise SpecError(f"{v.key}: unknown browser feature(s) {bad}; known: {BROWSER_FEATURES}")
+            if v.backend == "webgpu" and "webgpu" not in v.needs:
+                raise SpecError(f"{v.key}: a webgpu variant must list 'webgpu' in needs")
+        if self.drive.correctness not in CORRECTNESS:
+            raise SpecError(f"{self.name}: correctness {self.drive.correctness!r} is not one of {CORRECTNESS}")
+        if self.drive.takes_text and self.drive.correctness == "forced-ids":
+            raise SpecError(f"{self.name}: an engine that takes text cannot be forced by ids")
+        if ":" not in self.factory:
+            raise SpecError(f"{self.name}: factory {self.factory!r} is not 'module:function'")
+        if self.build and ":" not in self.build:
+            raise SpecError(f"{self.name}: build {self.build!r} is not 'module:function'")
+
+
+def resolve(path: str) -> Any:
+    """The object named by "package.module:attribute" (imported now). Raises ImportError / AttributeError."""
+    import importlib
+
+    module, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module), attr)
