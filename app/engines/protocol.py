@@ -42,7 +42,7 @@ class Model:
 class Engine(Protocol):
     """What the benchmark drives. Times are ms of `performance.now()`; ids are the model's token ids."""
 
-    key: str  # the variant's key: "flare-cpu", "flare-webgpu", "llamacpp-wasm"...
+    key: str  # the variant's key (Variant.key), e.g. "<folder>-wasm"
     engine: str  # what the table's first column says
     backend: str  # "wasm-cpu", "webgpu", "js stub"
     spec: EngineSpec  # set by the registry when the engine is made

@@ -28,7 +28,7 @@ class SpecError(ValueError):
 class Variant:
     """One row kind of an engine: a key the settings, the JSON and `--engines` use.
 
-    key:     "flare-webgpu"; unique across every engine.
+    key:     "<folder>-webgpu" by habit; unique across every engine.
     label:   the page's checkbox text.
     backend: "wasm-cpu" (`--cpu` keeps it), "webgpu" (`--gpu` keeps it) or "js" (neither: no model).
     color:   the chart colour of a correct row (CSS hex).

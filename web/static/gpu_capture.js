@@ -153,7 +153,7 @@ export function install() {
 }
 
 // Devices an engine creates in its own worker are outside this realm's GPUAdapter: the engine's runner
-// reports them (web/static/wllama3_gpu_prelude.js) and they land in the same devices and bucket.
+// reports them (engines/llamacpp3/gpu_prelude.js) and they land in the same devices and bucket.
 export function externalDevice(fields) {
   const entry = { index: state.devices.length, requested: {}, granted: null, adapterLimitsShim: false, raised: {},
                   label: state.bucket ? state.bucket.label : null, ...fields };
