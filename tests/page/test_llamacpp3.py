@@ -96,7 +96,7 @@ def test_worker_devices_reach_the_rows_recorder(chromium, site_url):
     out = chromium.execute_async_script("""
         const done = arguments[arguments.length - 1];
         (async () => {
-          const runner = await import(new URL('static/wllama3_runner.js', location.href).href);
+          const runner = await import(new URL('engines/llamacpp3/runner.js', location.href).href);
           const capture = await import(new URL('static/gpu_capture.js', location.href).href);
           capture.install();
           capture.begin('worker device');
