@@ -95,6 +95,18 @@ def site_features() -> dict[str, tuple[str, ...]]:
     return out
 
 
+def missing_features(key: str, features: dict[str, bool] | None) -> str | None:
+    """Why variant `key` cannot run in this runtime, from the features it declares (Variant.needs) and the
+    ones the runtime has (environment "features", app.web.environment.browser_features); None when it can,
+    or when the features are unknown (`features` None). Raises KeyError for an unknown key."""
+    if features is None:
+        return None
+    lacking = [n for n in BY_KEY[key].needs if not features.get(n, False)]
+    if not lacking:
+        return None
+    return f"this runtime lacks {', '.join(lacking)}, which the row needs"
+
+
 def unsupported_engines(header: Any) -> dict[str, str]:
     """{engine key: reason} for the variants whose engine cannot honour this GGUF header (a GGUFHeader).
 

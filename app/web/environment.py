@@ -42,6 +42,31 @@ async def webgpu_adapter() -> dict[str, Any] | None:
     }
 
 
+# The smallest module with a 64-bit memory (memory section: one memory, limits flag 0x04 = i64, min 1 page):
+# it validates exactly where Memory64 is supported (wasm-feature-detect's way; synchronous).
+MEMORY64_PROBE = bytes([0x00, 0x61, 0x73, 0x6D, 0x01, 0x00, 0x00, 0x00, 0x05, 0x03, 0x01, 0x04, 0x01])
+
+
+def browser_features(adapter: dict[str, Any] | None) -> dict[str, bool]:
+    """Which of the features engines declare (app.engines.spec.BROWSER_FEATURES) this runtime has.
+
+    webgpu: navigator.gpu gave an adapter; shader-f16: that adapter offers it; jspi: WebAssembly.Suspending
+    exists; memory64: a 64-bit memory validates; shared-array-buffer: SharedArrayBuffer is defined (it needs
+    cross-origin isolation in browsers; WebKitGTK also needs JSC_useSharedArrayBuffer=1).
+    """
+    from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]  # noqa: PLC0415 - browser only
+
+    wasm = js.WebAssembly
+    try:
+        memory64 = bool(wasm.validate(to_js(MEMORY64_PROBE)))
+    except JsException:
+        memory64 = False
+    usable = adapter is not None and "error" not in adapter
+    return {"webgpu": usable, "shader-f16": bool(usable and adapter.get("shader_f16")),
+            "jspi": hasattr(wasm, "Suspending"), "memory64": memory64,
+            "shared-array-buffer": getattr(js, "SharedArrayBuffer", None) is not None}
+
+
 def timer_resolution_us() -> int:
     # performance.now() is coarsened to 5 us when cross-origin isolated, 100 us otherwise; Deno does not coarsen it.
     if runtime_version():
@@ -97,6 +122,7 @@ async def collect(site: dict[str, Any], runtime: str = "chromium") -> dict[str, 
         "cross_origin_isolated": bool(js.crossOriginIsolated),
         "timer_resolution_us": timer_resolution_us(),
         "webgpu": adapter,
+        "features": browser_features(adapter),
     }
     absent = webgpu_absent_reason(adapter, runtime)
     if absent:
