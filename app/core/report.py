@@ -152,7 +152,7 @@ def row_notes(row: dict[str, Any]) -> list[str]:
     """Lines to show under a row: why it was not run, its error, its first GPU error, a WASM trap."""
     out = []
     if row.get("unsupported"):
-        out.append(f"not run: {row['unsupported']}")
+        out.append(f"unsupported: {row['unsupported']}")
     g = row.get("gpu_errors")
     if g and g.get("count"):
         kinds = ", ".join(f"{n} {k}" for k, n in g["by_kind"].items())

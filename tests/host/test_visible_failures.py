@@ -87,7 +87,7 @@ def test_reading_lines_name_the_evidence():
 def test_unsupported_and_error_rows():
     r = row("flare-cpu", "flare-web", "wasm-cpu", [], unsupported="the prompt (2100 tokens) ...")
     assert report.verdict(r) == "unsupported"
-    assert report.row_notes(r) == ["not run: the prompt (2100 tokens) ..."]
+    assert report.row_notes(r) == ["unsupported: the prompt (2100 tokens) ..."]
     e = row("flare-cpu", "flare-web", "wasm-cpu", [11.0, 12.0], error="boom")
     assert report.verdict(e) == "ERROR"
 

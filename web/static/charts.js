@@ -68,7 +68,7 @@ function bar(title, unit, bars) {
         title: { display: true, text: `${title} (${unit})` },
         legend: { display: false },
         subtitle: { display: bars.apart.some(Boolean) || bars.points.some((p) => p === null),
-          text: "grey hatched: wrong output; no bar: no result (GPU ERROR, ERROR, not run)" },
+          text: "grey hatched: wrong output; no bar: no result (GPU ERROR, ERROR, unsupported)" },
       },
       scales: { y: { beginAtZero: true } },
     },
