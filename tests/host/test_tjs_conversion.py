@@ -43,13 +43,13 @@ def test_conversion_carries_the_gguf_blocks_and_checked_itself(dist, tjs_model):
 
 
 def test_a_conversion_whose_check_fails_stops_the_build_and_leaves_dist_alone(tmp_path, monkeypatch):
-    from app.host import tjs_convert
+    from app.engines.transformersjs.host import convert as tjs_convert
 
     def failing_convert(*args, **kwargs):
         raise tjs_convert.ConversionError("the Q8_0 ONNX graph does not compute with the GGUF's weights (simulated)")
 
     monkeypatch.setattr(tjs_convert, "convert", failing_convert)
-    from app.engines.transformersjs import build as tjs_build
+    from app.engines.transformersjs.host import build as tjs_build
 
     monkeypatch.setattr(tjs_build, "TJS_RECIPE", "test-never-cached")
     dist = tmp_path / "dist"
@@ -64,7 +64,7 @@ def test_a_conversion_whose_check_fails_stops_the_build_and_leaves_dist_alone(tm
 def test_missing_convert_extra_is_named(monkeypatch):
     import builtins
 
-    from app.host import tjs_convert
+    from app.engines.transformersjs.host import convert as tjs_convert
 
     real_import = builtins.__import__
 
@@ -91,7 +91,7 @@ def gguf_slice(dist):
     from gguf import GGUFReader
     from gguf.quants import dequantize
 
-    from app.host import q8_onnx
+    from app.engines.transformersjs.host import q8_onnx
 
     reader = GGUFReader(str(dist / "models/smollm2-135m-instruct.q8_0.gguf"))
     tensors = {t.name: t for t in reader.tensors}
@@ -150,7 +150,7 @@ def _run(model, ids, x):
 
 
 def test_q8_0_blocks_dequantize_exactly_as_gguf_does(gguf_slice):
-    from app.host import q8_onnx
+    from app.engines.transformersjs.host import q8_onnx
 
     for w in gguf_slice.values():
         if w.kind != "Q8_0":
@@ -163,7 +163,7 @@ def test_q8_0_blocks_dequantize_exactly_as_gguf_does(gguf_slice):
 
 
 def test_rewrite_of_a_slice_passes_the_weights_check_and_computes_the_same(gguf_slice):
-    from app.host import q8_onnx
+    from app.engines.transformersjs.host import q8_onnx
 
     model = _float_graph(gguf_slice)
     rng = np.random.default_rng(0)
@@ -188,7 +188,7 @@ def test_rewrite_of_a_slice_passes_the_weights_check_and_computes_the_same(gguf_
 def test_the_weights_check_catches_a_changed_block_and_a_foreign_weight(gguf_slice):
     from onnx import numpy_helper
 
-    from app.host import q8_onnx
+    from app.engines.transformersjs.host import q8_onnx
 
     model = _float_graph(gguf_slice)
     q8_onnx.rewrite(model, gguf_slice)

@@ -2,7 +2,7 @@
 
 Files: engine.py (Pyodide: FlareStream, FlareEngine), loader.py + loader.js (the patched module, vendored
 or from the CDN), js_loop.js (the JavaScript loop the overhead page compares with), support.py (pure: header
-rules), build.py (host: plans the patched files). Its pin role: "flare".
+rules), host/build.py (host only: plans the patched files). Its pin role: "flare".
 """
 
 from app.engines.flare.support import FLARE_ARCHITECTURES, flare_problems
@@ -21,7 +21,7 @@ SPEC = EngineSpec(
     can_run=CanRun(architectures=FLARE_ARCHITECTURES, header_problems=flare_problems),
     pins=("flare",),
     version_pin="flare",
-    build="app.engines.flare.build:plan",
+    build="app.engines.flare.host.build:plan",
     js=("loader.js", "js_loop.js"),
     order=20,
 )

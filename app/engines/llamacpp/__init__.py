@@ -1,7 +1,7 @@
 """llama.cpp compiled to WASM (@wllama/wllama 2.4, token-level API): the correctness reference.
 
 Files: engine.py (Pyodide: WllamaEngine, open_wllama), support.py (pure: header rules), probe.js (served as
-engines/llamacpp/probe.js), build.py (host: plans wllama's files). Its pin role: "wllama".
+engines/llamacpp/probe.js), host/build.py (host only: plans wllama's files). Its pin role: "wllama".
 """
 
 from app.engines.llamacpp.support import llamacpp_problems
@@ -20,7 +20,7 @@ SPEC = EngineSpec(
     can_run=CanRun(header_problems=llamacpp_problems),
     pins=("wllama",),
     version_pin="wllama",
-    build="app.engines.llamacpp.build:plan",
+    build="app.engines.llamacpp.host.build:plan",
     js=("probe.js",),
     order=0,
 )

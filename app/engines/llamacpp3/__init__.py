@@ -1,7 +1,7 @@
 """llama.cpp through @wllama/wllama 3.13: its WebGPU backend and its CPU path; text in, logprob ids out.
 
 Files: engine.py (Pyodide: Wllama3Engine), notes.py (pure: refusals and per-run notes), runner.js and
-gpu_prelude.js (served under engines/llamacpp3/), build.py (host). Its pin role: "wllama3".
+gpu_prelude.js (served under engines/llamacpp3/), host/build.py (host only). Its pin role: "wllama3".
 """
 
 from app.engines.spec import Drive, EngineSpec, Variant
@@ -20,7 +20,7 @@ SPEC = EngineSpec(
     drive=Drive(takes_text=True, stamps_tokens=True, prefill_is_first_token=True, correctness="forced-text"),
     pins=("wllama3",),
     version_pin="wllama3",
-    build="app.engines.llamacpp3.build:plan",
+    build="app.engines.llamacpp3.host.build:plan",
     js=("runner.js", "gpu_prelude.js"),
     order=10,
 )

@@ -1,8 +1,8 @@
 """Transformers.js (ONNX Runtime Web) on the same weights, converted from the GGUF at build time.
 
 Files: engine.py (Pyodide: TransformersJsEngine), runner.js (served as engines/transformersjs/runner.js),
-build.py (host: plans Transformers.js, ONNX Runtime Web and, with `build.py --transformersjs`, the converted
-model). No header rule: it never reads the GGUF at run time, and its engine refuses any GGUF whose sha256
+host/ (host only: build.py plans Transformers.js, ONNX Runtime Web and, with `build.py --transformersjs`, the converted
+model; convert.py and q8_onnx.py do the conversion). No header rule: it never reads the GGUF at run time, and its engine refuses any GGUF whose sha256
 differs from the converted one. Pin roles: "transformersjs", "onnxruntime-web", "onnxruntime-common".
 """
 
@@ -22,7 +22,7 @@ SPEC = EngineSpec(
     can_run=CanRun(site_feature="transformersjs"),
     pins=("transformersjs", "onnxruntime-web", "onnxruntime-common"),
     version_pin="transformersjs",
-    build="app.engines.transformersjs.build:plan",
+    build="app.engines.transformersjs.host.build:plan",
     js=("runner.js",),
     order=30,
 )

@@ -1,6 +1,6 @@
 """Host build hook: Transformers.js and the ONNX Runtime Web files it imports by bare specifiers, and, with
 `build.py --transformersjs`, the same weights as a Transformers.js model folder (the GGUF's Q8_0 blocks in
-MatMulNBits: app/host/q8_onnx.py), cached by the GGUF's hash."""
+MatMulNBits: app/engines/transformersjs/host/q8_onnx.py), cached by the GGUF's hash."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from app.host import pins as pinlib
 from app.host.build import MODEL_FILE, TOKENIZER_FILE, BuildError
 
-TJS_RECIPE = "onnx-gguf-q8_0-blocks-v1"  # the GGUF's Q8_0 blocks in MatMulNBits (app/host/q8_onnx.py)
+TJS_RECIPE = "onnx-gguf-q8_0-blocks-v1"  # the GGUF's Q8_0 blocks in MatMulNBits (app/engines/transformersjs/host/q8_onnx.py)
 TJS_MODEL_DIR = "models/smollm2-135m-instruct-onnx"
 
 
@@ -51,7 +51,7 @@ def plan_model(builder: Any, site: dict[str, Any]) -> None:
     gguf = builder.planned(MODEL_FILE)  # planned by _plan_models; its digest is computed once
     derived = builder.cache.root / "derived" / f"tjs-{gguf.digest()[:16]}-{TJS_RECIPE}"
     if not (derived / ".complete").exists():
-        from app.host.tjs_convert import ConversionError, convert  # noqa: PLC0415 - torch & co.: only with --transformersjs
+        from app.engines.transformersjs.host.convert import ConversionError, convert  # noqa: PLC0415 - torch & co.: only with --transformersjs
 
         try:
             builder.derive(derived, lambda out: convert(gguf.source, builder.planned(TOKENIZER_FILE).source, out, builder.log))

@@ -2,7 +2,7 @@
 
 Steps: transformers dequantizes the GGUF into a float32 LlamaForCausalLM (PyTorch's greedy ids for the
 benchmark's default prompt are the reference); optimum exports it to ONNX with past key/values, and the
-float32 ONNX model must give PyTorch's greedy ids; then `app.host.q8_onnx` replaces every float weight
+float32 ONNX model must give PyTorch's greedy ids; then `app.engines.transformersjs.host.q8_onnx` replaces every float weight
 that came from a Q8_0 tensor by that tensor's int8 blocks and scales (MatMulNBits, 8 bits, block 32;
 the tied embedding gathered from the same blocks) and F32 tensors stay F32. Two self-checks stop the
 build: every weight the graph computes with, dequantized on the host, must equal
@@ -155,14 +155,14 @@ def _export_onnx(hf: Path, onnx_dir: Path, reference: _Reference, log: Callable[
 
 def _carry_q8_0_blocks(gguf: Path, onnx_dir: Path, log: Callable[[str], None],
                        timings: dict[str, float]) -> tuple[dict, dict]:
-    """Rewrite `onnx_dir`/model.onnx onto the GGUF's own Q8_0 blocks (app.host.q8_onnx.rewrite; timed as
+    """Rewrite `onnx_dir`/model.onnx onto the GGUF's own Q8_0 blocks (q8_onnx.rewrite; timed as
     rewrite_s), check every weight against gguf.quants.dequantize (q8_onnx.check_weights; timed as
     weights_check_s) and save it as `onnx_dir`/model_q8_0.onnx -> (the rewrite's record, the check's record).
     Raises ConversionError when the rewrite fails or the check does not pass, onnx.checker.ValidationError for
     an invalid graph."""
     import onnx
 
-    from app.host import q8_onnx
+    from app.engines.transformersjs.host import q8_onnx
 
     log("transformers.js conversion: carrying the GGUF's Q8_0 blocks into the ONNX graph (MatMulNBits, 8 bits, block 32)")
     with _timed(timings, "rewrite_s"):
