@@ -1,26 +1,38 @@
 """The benchmark: Python drives each engine token by token, keeps the clock, checks the tokens.
 
 Order: llama.cpp (the reference) first, so its greedy tokens exist when the other rows are
-checked against them; then each flare backend. A failing row records its error and the others go on.
+checked against them; then the other engines. A failing row records its error and the others go on.
+
+Everything it needs from the browser (clock, yields, run hygiene, GPU capture, memory, the JS error type)
+comes through one `Browser` (app/web/browser), given as an argument or the module-level choice; what each
+engine can do is declared in its spec (`engine.spec.drive`), never probed. So this module imports and runs
+on the host: tests/host/test_bench_host.py drives whole benchmarks over a fake engine.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from pyodide.ffi import JsException  # type: ignore[import-not-found]
-
-from app.core import chat_template, correctness, generation_limits, gpu_errors, results, sweeps, wllama3
-from app.core.engine_catalog import REFERENCE_KEY
+from app.core import chat_template, correctness, generation_limits, gpu_errors, results, sweeps
 from app.core.settings import BenchSettings
-from app.web import gpu_capture, jsbridge
-from app.web.engines.base import Engine, EngineError, Model
-from app.web.tokenizer import LlamaCppTokenizer
+from app.engines.protocol import Engine, EngineError, Model
+from app.engines.spec import Drive
+from app.web import fastloop, gpu_capture
+from app.web.browser import BROWSER, Browser
+from app.web.gpu_capture import memory_fields
+from app.web.tokenizer import Tokenizer
 
-Progress = Callable[[float, str], None]
+__all__ = ["Benchmark", "Controller", "RunFailed", "Stopped", "check_some_engine_ran", "manifest_assets",
+           "memory_fields", "new_result", "one_run", "render_prompt", "run_benchmark"]
+
+Progress = Callable[[float, str], None]  # (fraction done 0..1, message)
+OpenTokenizer = Callable[[Model, dict[str, Any]], Awaitable[Tokenizer]]
+MakeEngines = Callable[[list[str], dict[str, Any], BenchSettings], list[Engine]]
+IDS_IN = Drive()  # the default drive: prompt ids in, each token stamped by Python's clock on receipt
 
 
 @dataclass
@@ -28,16 +40,18 @@ class Controller:
     """Shared with the page: the Stop button sets stop_requested; the loop checks it every token."""
 
     stop_requested: bool = False
-    stop_requested_ms: float | None = None  # performance.now() when Stop was pressed
+    stop_requested_ms: float | None = None  # the browser's clock (ms) when Stop was pressed
+    browser: Browser = field(default=BROWSER, repr=False, compare=False)
 
     def request_stop(self) -> None:
+        """Ask the running benchmark to stop after the current token (idempotent; the first press is timed)."""
         if not self.stop_requested:
             self.stop_requested = True
-            self.stop_requested_ms = jsbridge.now_ms()
+            self.stop_requested_ms = self.browser.now_ms()
 
 
 class Stopped(Exception):
-    pass
+    """The user pressed Stop: the row ends with the runs it has."""
 
 
 def render_prompt(settings: BenchSettings, model: Model) -> chat_template.RenderedPrompt:
@@ -56,14 +70,7 @@ def render_prompt(settings: BenchSettings, model: Model) -> chat_template.Render
                                 eos_token=token_text("tokenizer.ggml.eos_token_id"))
 
 
-def make_engines(keys: list[str], site: dict[str, Any], settings: BenchSettings) -> list[Engine]:
-    """The engines asked for, llama.cpp (the reference) first (app/web/engines/registry.py)."""
-    from app.web.engines.registry import make_engines as made
-
-    return made(keys, site, settings)
-
-
-async def new_result(settings: BenchSettings, model: Model, tokenizer: LlamaCppTokenizer, environment: dict[str, Any],
+async def new_result(settings: BenchSettings, model: Model, tokenizer: Tokenizer, environment: dict[str, Any],
                      assets: list[dict[str, Any]]) -> dict[str, Any]:
     """An empty result for this model and settings, with the prompt and passage ids every engine gets.
 
@@ -76,8 +83,8 @@ async def new_result(settings: BenchSettings, model: Model, tokenizer: LlamaCppT
     passage_ids = await tokenizer.encode(settings.passage)
     controls = chat_template.control_strings(model.metadata)
     typed = chat_template.control_strings_in(settings.prompt + "\n" + (settings.system or ""), controls)
-    warnings = [f"the prompt contains the model's control string(s) {typed}: they are tokenized as control tokens, "
-                "as llama.cpp's server does, and can change the conversation's turns"] if typed else []
+    warnings = [(f"the prompt contains the model's control string(s) {typed}: they are tokenized as control tokens, "
+                 "as llama.cpp's server does, and can change the conversation's turns")] if typed else []
     result = results.new_result(settings.to_dict(), environment, assets,
                                 {"name": model.name, "size": model.size, "sha256": model.sha256, "header": model.header})
     stop_ids = [] if settings.ignore_eos else tokenizer.eog_ids
@@ -94,20 +101,37 @@ def manifest_assets(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     return manifest["site"]["pins"] + [{"path": f["path"], "sha256": f["sha256"], "pin": f["pin"]} for f in manifest["files"]]
 
 
+def _registry_engines(keys: list[str], site: dict[str, Any], settings: BenchSettings) -> list[Engine]:
+    from app.engines import make_engines  # imports each engine's module: browser only
+
+    return make_engines(keys, site, settings)
+
+
 async def run_benchmark(settings: BenchSettings, model: Model, site: dict[str, Any], environment: dict[str, Any],
                         assets: list[dict[str, Any]], progress: Progress, log: Callable[[str], None],
                         controller: Controller, extra: dict[str, Any] | None = None,
                         on_result: Callable[[dict[str, Any]], None] = lambda r: None,
-                        on_row: Callable[[], None] = lambda: None) -> dict[str, Any]:
+                        on_row: Callable[[], None] = lambda: None, *, browser: Browser | None = None,
+                        open_tokenizer: OpenTokenizer | None = None,
+                        make_engines: MakeEngines = _registry_engines) -> dict[str, Any]:
     """The whole benchmark for one model, as the page, the Deno runtime and the notebook run it.
 
-    llama.cpp is opened as the tokenizer of record, the result is created (`extra` merged in) and handed to
-    `on_result` before any row runs (so a caller can publish it), every engine of the settings runs, and the
-    tokenizer is closed. Returns the result dict (schema: app.core.results). Raises GGUFError, EngineError
-    (llama.cpp cannot open the model), chat_template.TemplateError, JsException.
+    The tokenizer of record is opened (`open_tokenizer(model, site)`; default llama.cpp 2.4 from the site's
+    `wllama` pin), the result is created (`extra` merged in) and handed to `on_result` before any row runs (so a
+    caller can publish it), every engine of the settings runs (`make_engines(keys, site, settings)`; default the
+    registry, app.engines), and the tokenizer is closed. `progress(fraction 0..1, message)`, `log(line)`.
+    Returns the result dict (schema: app.core.results). Raises GGUFError, EngineError (llama.cpp cannot open the
+    model), chat_template.TemplateError, and the browser's JsException.
     """
+    browser = BROWSER if browser is None else browser
+    if open_tokenizer is None:
+        from app.web.tokenizer import open_tokenizer_of_record
+
+        async def open_tokenizer(m: Model, s: dict[str, Any]) -> Tokenizer:
+            return await open_tokenizer_of_record(m, s, browser)
+
     progress(0, "llama.cpp tokenizes the prompt (the tokenizer of record)")
-    tokenizer = await LlamaCppTokenizer.open(model, site["wllama"]["version"])
+    tokenizer = await open_tokenizer(model, site)
     try:
         result = await new_result(settings, model, tokenizer, environment, assets)
         result.update(extra or {})
@@ -117,7 +141,7 @@ async def run_benchmark(settings: BenchSettings, model: Model, site: dict[str, A
             log(f"warning: {warning}")
         on_result(result)
         bench = Benchmark(settings, model, result["prompt_ids"], result["passage_ids"], progress, log, controller,
-                          on_row=on_row, tokenizer=tokenizer, stop_ids=result["stop_ids"])
+                          on_row=on_row, tokenizer=tokenizer, stop_ids=result["stop_ids"], browser=browser)
         await bench.run(make_engines(settings.engines, site, settings), result)
     finally:
         await tokenizer.close()
@@ -131,27 +155,6 @@ def check_some_engine_ran(result: dict[str, Any]) -> None:
     if result["rows"] and all(r.get("unsupported") for r in result["rows"]):
         reasons = "; ".join(f"{r['engine']} {r['backend']}: {r['unsupported']}" for r in result["rows"])
         raise SettingsError(f"no engine could run: {reasons}")
-
-
-_yielder: Any = None
-
-
-async def _yield_module() -> Any:
-    global _yielder
-    if _yielder is None:
-        _yielder = await jsbridge.import_module("static/yield.js")
-    return _yielder
-
-
-def memory_fields(after_load: dict[str, Any], at_end: dict[str, Any], model_bytes: int) -> dict[str, Any]:
-    """A row's memory: the page's bytes (performance.measureUserAgentSpecificMemory) after load and at the
-    end of the runs, their peak and its ratio to the model file's size; `error` says why a figure is missing."""
-    values = [m["bytes"] for m in (after_load, at_end) if "bytes" in m]
-    peak = max(values) if values else None
-    errors = sorted({m["error"] for m in (after_load, at_end) if "error" in m})
-    return {"page_bytes_after_load": after_load.get("bytes"), "page_bytes_at_end": at_end.get("bytes"),
-            "page_bytes_peak": peak, "peak_to_model": peak / model_bytes if peak and model_bytes else None,
-            "error": "; ".join(errors) or None}
 
 
 class RunFailed(Exception):
@@ -170,25 +173,32 @@ def _is_context_error(message: str) -> bool:
 async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens: int,
                   controller: Controller, on_token: Callable[[int], None],
                   stop_ids: frozenset[int] = frozenset(), cold: bool = False,
-                  prompt_text: str | None = None) -> dict[str, Any]:
-    """One generation: prefill, then one awaited token at a time, each stamped with performance.now() (ms).
+                  prompt_text: str | None = None, *, drive: Drive = IDS_IN,
+                  browser: Browser | None = None) -> dict[str, Any]:
+    """One generation: prefill, then one awaited token at a time, each stamped with the browser's clock (ms).
+
+    `drive` is how the engine is driven (its spec's `Drive`; the default: ids in, Python stamps each token):
+    with `drive.takes_text` and a `prompt_text`, prefill gets the text `prompt_ids` came from; with
+    `drive.stamps_tokens` a token's time is the engine's `token_time_ms`; with `drive.prefill_is_first_token`
+    prefill ends at the first token. `on_token(n tokens so far)` runs with each yield to the browser.
 
     Stops at the first id in `stop_ids` (not counted, the same set for every engine), at `max_tokens`,
-    when the engine ends the stream itself, or on Stop. Raises RunFailed (carrying the partial run,
-    stop_reason 'error' or 'context') when the engine fails mid-run: measured tokens are never lost.
+    when the engine ends the stream itself, or on Stop. Returns app.core.results.make_run's record
+    (token_ids, token_times_ms in ms, stop_reason, derived figures: TTFT ms, decode tok/s...). Raises RunFailed
+    (carrying the partial run, stop_reason 'error' or 'context') when the engine fails mid-run (EngineError or
+    the browser's JsException): measured tokens are never lost.
 
     What a token costs here beyond the engine's own calls (README, "Performance of the harness"): one
-    `performance.now()` call (looked up once), and the resumption of the loop by the engine's promise,
+    clock call (`performance.now`, looked up once), and the resumption of the loop by the engine's promise,
     which app.web.fastloop makes a microtask instead of a browser task. The progress callback and the
-    yield to the browser run every YIELD_EVERY_MS, not per token: the page can only paint during the yield.
+    yield to the browser run every `Yielder.every_ms`, not per token: the page can only paint during the yield.
     """
-    from app.web import fastloop  # noqa: PLC0415 - the loop's machinery, kept with the loop
-
-    yielder = await _yield_module()
-    every_ms = float(yielder.YIELD_EVERY_MS)
-    yield_to_browser = yielder.yieldToBrowser  # looked up once, not per yield
-    stamps_tokens = getattr(engine, "stamps_tokens", False)  # looked up once, not per token
-    now = fastloop.clock()  # performance.now itself: one FFI call per read, no attribute lookups
+    browser = BROWSER if browser is None else browser
+    yield_to_browser, every_ms = await browser.yielder()  # looked up once, not per yield
+    stamps_tokens = drive.stamps_tokens  # read once, not per token
+    by_text = prompt_text is not None and drive.takes_text
+    failures = (EngineError, browser.JsException)
+    now = browser.clock()  # performance.now itself: one FFI call per read, no attribute lookups
     await engine.reset()
     ids: list[int] = []
     times: list[float] = []
@@ -198,7 +208,7 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
         start = now()
         end = start
         try:
-            if prompt_text is not None and getattr(engine, "takes_text", False):
+            if by_text:
                 # Text in (wllama 3.x): the rendered text `prompt_ids` came from; the check compares its counts.
                 await engine.prefill_text(prompt_text, max_tokens)
             else:
@@ -210,8 +220,8 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
                 stamp = now()
                 if token is None:
                     # An engine that ended its stream itself at an id of the shared stop set (flare's EOS) stopped where
-                # the others do; anything else is the engine's own early end.
-                    reason = "end token" if getattr(engine, "ended_at_id", None) in stop_ids else "engine end"
+                    # the others do; anything else is the engine's own early end.
+                    reason = "end token" if engine.ended_at_id in stop_ids else "engine end"
                     break
                 if token in stop_ids:
                     reason = "end token"
@@ -229,24 +239,35 @@ async def one_run(engine: Engine, index: int, prompt_ids: list[int], max_tokens:
                     await engine.stop()
                     reason = "user"
                     break
-        except (EngineError, JsException) as err:
+        except failures as err:
             message = str(err)
             run = results.make_run(index, len(prompt_ids), start, end, ids, times, stop_reason="context" if _is_context_error(message) else "error", error=message, cold=cold)
             raise RunFailed(message, run) from None
-        if getattr(engine, "prefill_is_first_token", False) and times:
-            end = times[0]  # prefill is not a separate call here (see engines/tjs_engine.py)
+        if drive.prefill_is_first_token and times:
+            end = times[0]  # prefill is not a separate call here (the engine runs its own loop)
         return results.make_run(index, len(prompt_ids), start, end, ids, times, stop_reason=reason, cold=cold)
 
     return await fastloop.run(timed())
 
 
 class Benchmark:
+    """Every engine's row of one result: load, warmups (kept apart), measured runs, correctness, sweeps.
+
+    `prompt_ids` / `passage_ids`: the tokenizer of record's ids of the rendered prompt and the perplexity
+    passage. `progress(fraction 0..1, message)` and `log(line)` report; `on_row()` is called whenever a row
+    changed (after every run), so a caller can republish the result. `refusals`: engine key -> why it cannot run
+    this model (default: the model's header refusals). `stop_ids`: the shared end-of-generation set (default:
+    the GGUF's, or none with ignore_eos). `browser`: the seam (default app.web.browser.BROWSER).
+    """
+
     prompt_text: str | None = None  # the rendered prompt (result["prompt_text"]), for engines that take text
 
     def __init__(self, settings: BenchSettings, model: Model, prompt_ids: list[int], passage_ids: list[int],
                  progress: Progress, log: Callable[[str], None], controller: Controller,
                  on_row: Callable[[], None] = lambda: None, refusals: dict[str, str] | None = None,
-                 tokenizer: LlamaCppTokenizer | None = None, stop_ids: list[int] | None = None) -> None:
+                 tokenizer: Tokenizer | None = None, stop_ids: list[int] | None = None,
+                 browser: Browser | None = None) -> None:
+        self.browser = BROWSER if browser is None else browser
         self.on_row = on_row
         # engine key -> why it cannot run this model (header values it cannot honour), decided before loading
         self.refusals = dict(model.refusals if refusals is None else refusals)
@@ -266,6 +287,7 @@ class Benchmark:
         self.reference_perplexity: float | None = None
         s = settings
         self.sweep_tests = sweeps.tests(s.n_prompt, s.n_gen, s.depth)
+        self._rows: list[dict[str, Any]] = []
         self._sweep_rows: list[dict[str, Any]] = []
         self._memory_after_load: dict[str, Any] = {}
         self.units_per_engine = (1 + s.warmup + s.runs + (1 if s.forced_tokens else 0) + (1 if s.perplexity else 0)
@@ -282,9 +304,9 @@ class Benchmark:
         self.progress(min(1.0, self.units_done / self.total_units), message)
 
     async def run(self, engines: list[Engine], result: dict[str, Any]) -> dict[str, Any]:
+        """Run every engine's row into result["rows"], in order, until done or stopped. Returns `result`."""
         self.total_units = float(self.units_per_engine * len(engines))
-        self.hygiene = await jsbridge.import_module("static/run_hygiene.js")
-        await gpu_capture.set_adapter_limits(self.settings.webgpu_limits == "adapter")
+        await self.browser.set_adapter_limits(self.settings.webgpu_limits == "adapter")
         result["stop_ids"] = sorted(self.stop_ids)
         self.prompt_text = result.get("prompt_text")
         for engine in engines:
@@ -300,21 +322,21 @@ class Benchmark:
         return result
 
     def refusal(self, engine: Engine) -> str | None:
-        """Why `engine` must not run here (checked before it loads), or None."""
+        """Why `engine` must not run here, known without awaiting (checked before it loads), or None:
+        the model's header refusals, the engine's own `unsupported_reason`, then its context against the prompt."""
         if engine.key in self.refusals:
             return self.refusals[engine.key]
-        own = getattr(engine, "unsupported_reason", None)
-        if own is not None and (reason := own(self.model)):
+        if reason := engine.unsupported_reason(self.model):
             return reason
         name = f"{engine.engine} {engine.backend}"
         # The teacher-forced check feeds at most max_tokens reference tokens, so this bound covers it too.
         return generation_limits.context_refusal(name, engine.context_tokens(self.model), len(self.prompt_ids),
                                                  self.settings.max_tokens)
 
-    def _hygiene(self, hidden_before: int) -> dict[str, Any]:
+    async def _hygiene(self, hidden_before: int) -> dict[str, Any]:
         """What could have spoiled the run: the page hidden (throttled) at any moment of it."""
-        changes = int(self.hygiene.visibilityChanges()) - hidden_before
-        hidden = changes > 0 or bool(self.hygiene.pageHidden())
+        changes = await self.browser.visibility_changes() - hidden_before
+        hidden = changes > 0 or await self.browser.page_hidden()
         return {"page_hidden": hidden, "visibility_changes": changes}
 
     def _skip_rest_of_row(self, start_units: float, name: str, message: str) -> None:
@@ -323,11 +345,12 @@ class Benchmark:
 
     async def run_engine(self, engine: Engine, rows: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """One engine's row: load, warmups, measured runs, checks. Appended to `rows` at once, marked
-        `in_progress` until it ends, and republished (on_row) after every run."""
+        `in_progress` until it ends, and republished (on_row) after every run. Returns the row; an engine's
+        failure is the row's `error`, a refusal its `unsupported` (nothing raised for either)."""
         s = self.settings
         row: dict[str, Any] = {
             "key": engine.key, "engine": engine.engine, "backend": engine.backend,
-            "is_reference": engine.key == REFERENCE_KEY,
+            "is_reference": engine.variant.reference,
             "load": {}, "warmups": [], "runs": [], "summary": None, "correctness": None,
             "info": {}, "output_text": "", "error": None, "unsupported": None, "shims": [],
             "gpu_errors": None, "console_errors": None, "gpu_devices": [], "in_progress": True,
@@ -341,106 +364,141 @@ class Benchmark:
             row.pop("in_progress", None)
 
     async def _run_row(self, engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
-        s = self.settings
-        if s.webgpu_limits == "adapter" and engine.backend == "webgpu":
-            # The opt-in shim changes how the engine runs: the row says so wherever it appears.
-            row["backend"] = "webgpu (adapter limits)"
-            row["shims"] = ["webgpu-limits=adapter"]
-        name = f"{engine.engine} {row['backend']}"
+        """The row's steps: label, refusal (before loading), load, the chat runs, the checks and sweeps, and always
+        the close. Stop ends it with the runs it has; an engine error is the row's `error`."""
+        name = self._label_row(engine, row)
         start_units = self.units_done
         row["context_tokens"] = engine.context_tokens(self.model)
-        refusal = self.refusal(engine)
-        if not refusal and (probe := getattr(engine, "unsupported_reason_async", None)) is not None:
-            refusal = await probe(self.model)  # what only an await can tell (a WebGPU adapter's features)
-        if refusal:
-            row["unsupported"] = refusal
-            self.log(f"{name}: not run: {refusal}")
-            self._skip_rest_of_row(start_units, name, "not run")
+        if await self._refused(engine, row, name, start_units):
             return row
-        await gpu_capture.begin(name)
+        await gpu_capture.begin(self.browser, name)
         try:
-            self._tick(f"{name}: loading the model")
-            row["load"] = await engine.load(self.model)
-            row["info"] = engine.info()
-            row["weights"] = self.weights_of(engine)
-            memory_after_load = self._memory_after_load = await gpu_capture.measure_memory()
-            phases = ", ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {v:.0f} ms" for k, v in row["load"].items())
-            self.log(f"{name}: loaded in {sum(row['load'].values()) / 1000:.2f} s ({phases})")
-            self._unit_done(f"{name}: loaded")
-            for kind, count in (("warmups", s.warmup), ("runs", s.runs)):
-                for i in range(count):
-                    label = f"{name}: {'warmup' if kind == 'warmups' else 'run'} {i + 1}/{count}"
-
-                    def on_token(n: int, label: str = label) -> None:
-                        # Inside the timed loop: repaint the progress bar at most every 100 ms, not per token.
-                        now = jsbridge.now_ms()
-                        if now - self._last_paint_ms >= 100:
-                            self._last_paint_ms = now
-                            self._tick(f"{label}, token {n}/{s.max_tokens}", n / s.max_tokens)
-
-                    cold = kind == "runs" and i == 0 and s.warmup == 0
-                    hidden_before = int(self.hygiene.visibilityChanges())
-                    try:
-                        run = await one_run(engine, i, self.prompt_ids, s.max_tokens, self.controller, on_token,
-                                            self.stop_ids, cold, prompt_text=self.prompt_text)
-                    except RunFailed as failed:
-                        row[kind].append(failed.run)  # the tokens it had are kept, marked with why it stopped
-                        raise EngineError(f"{label} failed after {len(failed.run['token_ids'])} tokens "
-                                          f"({failed.run['stop_reason']}): {failed}") from None
-                    run["hygiene"] = self._hygiene(hidden_before)
-                    row[kind].append(run)
-                    row["summary"] = results.summarize_row(row["runs"])
-                    self.on_row()
-                    d = run["derived"]
-                    self.log(f"{label}: {d['tokens']} tokens ({run['stop_reason']}), TTFT {d['ttft_ms'] or 0:.0f} ms, "
-                             f"decode {d['decode_tok_s'] or 0:.2f} tok/s" + (" [cold: no warmup]" if cold else ""))
-                    self._unit_done(label)
-                    if self.controller.stop_requested:
-                        raise Stopped
-            row["summary"] = results.summarize_row(row["runs"])
-            row["memory"] = memory_fields(memory_after_load, await gpu_capture.measure_memory(), self.model.size)
-            first = row["runs"][0]["token_ids"] if row["runs"] else []
-            # What each engine answered, as llama.cpp's text for its ids: one detokenizer for every row.
-            row["output_text"] = await (self.tokenizer.decode(first) if self.tokenizer else engine.decode_text(first))
-            row["correctness"] = await self.check(engine, row, first)
-            if self.sweep_tests:
-                await self._sweep(engine, row, name)
+            await self._load(engine, row, name)
+            await self._chat_runs(engine, row, name)
+            await self._after_runs(engine, row, name)
         except Stopped:
             row["summary"] = results.summarize_row(row["runs"])
-        except (EngineError, JsException) as err:
+        except (EngineError, self.browser.JsException) as err:
             row["error"] = str(err)
             if row["runs"]:
                 row["summary"] = results.summarize_row(row["runs"])
             self.log(f"{name}: ERROR {err}")
             self._skip_rest_of_row(start_units, name, "failed")
         finally:
-            try:
-                await engine.unload()
-            except Exception:  # noqa: BLE001 - unloading a failed engine must not hide its error
-                pass
-            row.update(await gpu_capture.end())
-            if row.get("memory") is not None:
-                gpu_peaks = [d["buffer_bytes_peak"] for d in row["gpu_devices"] if d.get("buffer_bytes_peak")]
-                row["memory"]["gpu_buffer_bytes_peak"] = max(gpu_peaks) if gpu_peaks else None
-            for sub in self._sweep_rows:
-                # One engine session: what its device reported belongs to every test it ran.
-                sub.update(gpu_errors=row["gpu_errors"], console_errors=row["console_errors"], gpu_devices=row["gpu_devices"])
-            self._sweep_rows = []
-            if row["gpu_errors"]:
-                self.log(f"{name}: {gpu_errors.headline(row).splitlines()[0]}")
-            if row["console_errors"]:
-                self.log(f"{name}: {row['console_errors']['count']} console error(s) during the row: "
-                         f"{row['console_errors']['first_messages'][0][:300]}")
+            await self._close_row(engine, row, name)
         return row
+
+    def _label_row(self, engine: Engine, row: dict[str, Any]) -> str:
+        """The row's name in logs ("engine backend"); the opt-in adapter-limits shim shows in its backend."""
+        if self.settings.webgpu_limits == "adapter" and engine.backend == "webgpu":
+            # The opt-in shim changes how the engine runs: the row says so wherever it appears.
+            row["backend"] = "webgpu (adapter limits)"
+            row["shims"] = ["webgpu-limits=adapter"]
+        return f"{engine.engine} {row['backend']}"
+
+    async def _refused(self, engine: Engine, row: dict[str, Any], name: str, start_units: float) -> bool:
+        """Decide before loading whether the engine can run here; a refusal is the row's `unsupported`."""
+        refusal = self.refusal(engine)
+        if not refusal:
+            refusal = await engine.unsupported_reason_async(self.model)  # what only an await can tell (a WebGPU adapter)
+        if not refusal:
+            return False
+        row["unsupported"] = refusal
+        self.log(f"{name}: not run: {refusal}")
+        self._skip_rest_of_row(start_units, name, "not run")
+        return True
+
+    async def _load(self, engine: Engine, row: dict[str, Any], name: str) -> None:
+        """Load the model (phases in ms into row["load"]), record info, weights and the memory after load."""
+        self._tick(f"{name}: loading the model")
+        row["load"] = await engine.load(self.model)
+        row["info"] = engine.info()
+        row["weights"] = self.weights_of(engine)
+        self._memory_after_load = await self.browser.measure_memory()
+        phases = ", ".join(f"{k.removesuffix('_ms').replace('_', ' ')} {v:.0f} ms" for k, v in row["load"].items())
+        self.log(f"{name}: loaded in {sum(row['load'].values()) / 1000:.2f} s ({phases})")
+        self._unit_done(f"{name}: loaded")
+
+    async def _measure(self, engine: Engine, row: dict[str, Any], kind: str, i: int, ids: list[int], n_gen: int,
+                       on_token: Callable[[int], None], stop_ids: frozenset[int], prompt_text: str | None) -> dict[str, Any]:
+        """One run of `row` into row[kind] ("warmups" or "runs") with its hygiene; the row's summary is
+        refreshed and republished. Raises RunFailed after keeping the partial run in row[kind]."""
+        cold = kind == "runs" and i == 0 and self.settings.warmup == 0
+        hidden_before = await self.browser.visibility_changes()
+        try:
+            run = await one_run(engine, i, ids, n_gen, self.controller, on_token, stop_ids, cold,
+                                prompt_text=prompt_text, drive=engine.spec.drive, browser=self.browser)
+        except RunFailed as failed:
+            row[kind].append(failed.run)  # the tokens it had are kept, marked with why it stopped
+            raise
+        run["hygiene"] = await self._hygiene(hidden_before)
+        row[kind].append(run)
+        row["summary"] = results.summarize_row(row["runs"])
+        self.on_row()
+        return run
+
+    async def _chat_runs(self, engine: Engine, row: dict[str, Any], name: str) -> None:
+        """The chat test's warmups, then its measured runs. Raises EngineError (a run failed) or Stopped."""
+        s = self.settings
+        for kind, count in (("warmups", s.warmup), ("runs", s.runs)):
+            for i in range(count):
+                label = f"{name}: {'warmup' if kind == 'warmups' else 'run'} {i + 1}/{count}"
+
+                def on_token(n: int, label: str = label) -> None:
+                    # Inside the timed loop: repaint the progress bar at most every 100 ms, not per token.
+                    now = self.browser.now_ms()
+                    if now - self._last_paint_ms >= 100:
+                        self._last_paint_ms = now
+                        self._tick(f"{label}, token {n}/{s.max_tokens}", n / s.max_tokens)
+
+                try:
+                    run = await self._measure(engine, row, kind, i, self.prompt_ids, s.max_tokens, on_token,
+                                              self.stop_ids, self.prompt_text)
+                except RunFailed as failed:
+                    raise EngineError(f"{label} failed after {len(failed.run['token_ids'])} tokens "
+                                      f"({failed.run['stop_reason']}): {failed}") from None
+                d = run["derived"]
+                self.log(f"{label}: {d['tokens']} tokens ({run['stop_reason']}), TTFT {d['ttft_ms'] or 0:.0f} ms, "
+                         f"decode {d['decode_tok_s'] or 0:.2f} tok/s" + (" [cold: no warmup]" if run["cold"] else ""))
+                self._unit_done(label)
+                if self.controller.stop_requested:
+                    raise Stopped
+
+    async def _after_runs(self, engine: Engine, row: dict[str, Any], name: str) -> None:
+        """Summary, memory at the end, the answer's text, the correctness checks, then the sweep tests."""
+        row["summary"] = results.summarize_row(row["runs"])
+        row["memory"] = memory_fields(self._memory_after_load, await self.browser.measure_memory(), self.model.size)
+        first = row["runs"][0]["token_ids"] if row["runs"] else []
+        # What each engine answered, as llama.cpp's text for its ids: one detokenizer for every row.
+        row["output_text"] = await (self.tokenizer.decode(first) if self.tokenizer else engine.decode_text(first))
+        row["correctness"] = await self.check(engine, row, first)
+        if self.sweep_tests:
+            await self._sweep(engine, row, name)
+
+    async def _close_row(self, engine: Engine, row: dict[str, Any], name: str) -> None:
+        """Always: unload, close the capture bucket (its fields go to the row and its sweep rows), say what it caught."""
+        with contextlib.suppress(Exception):  # unloading a failed engine must not hide its error
+            await engine.unload()
+        row.update(await gpu_capture.end(self.browser))
+        gpu_capture.add_gpu_peak(row.get("memory"), row["gpu_devices"])
+        for sub in self._sweep_rows:
+            # One engine session: what its device reported belongs to every test it ran.
+            sub.update(gpu_errors=row["gpu_errors"], console_errors=row["console_errors"], gpu_devices=row["gpu_devices"])
+        self._sweep_rows = []
+        if row["gpu_errors"]:
+            self.log(f"{name}: {gpu_errors.headline(row).splitlines()[0]}")
+        if row["console_errors"]:
+            self.log(f"{name}: {row['console_errors']['count']} console error(s) during the row: "
+                     f"{row['console_errors']['first_messages'][0][:300]}")
 
     async def _sweep(self, engine: Engine, row: dict[str, Any], name: str) -> None:
         """The sweep tests (ppN, tgN @ dD) on the engine already loaded: one row each, after the chat row.
 
         Prompts are exactly N (or D) ids of the fixed passage (app.core.sweeps); end-of-generation ids are
-        ignored so every engine runs the same length. Correctness is the chat row's (same engine and model)."""
-        s = self.settings
-        bos = self.tokenizer.bos_id if self.tokenizer is not None and self.tokenizer.add_bos else None
+        ignored so every engine runs the same length. Correctness is the chat row's (same engine and model).
+        A failing test ends the sweep (its row's `error`); Stop raises Stopped."""
         self._sweep_rows = []
+        start_units = self.units_done
         for test in self.sweep_tests:
             sub = {k: row.get(k) for k in ("key", "engine", "backend", "is_reference", "load", "info", "weights", "shims",
                                            "context_tokens")}
@@ -457,39 +515,43 @@ class Benchmark:
                     sub["unsupported"] = refusal
                     self.log(f"{label}: not run: {refusal}")
                     continue
-                ids = sweeps.prompt_of(test.n_prompt, self.passage_ids, bos)
-                for kind, count in (("warmups", s.warmup), ("runs", s.runs)):
-                    for i in range(count):
-                        hidden_before = int(self.hygiene.visibilityChanges())
-                        try:
-                            run = await one_run(engine, i, ids, test.n_gen, self.controller, lambda n: None, frozenset(),
-                                                kind == "runs" and i == 0 and s.warmup == 0)
-                        except RunFailed as failed:
-                            sub[kind].append(failed.run)
-                            raise EngineError(f"{label} failed: {failed}") from None
-                        run["hygiene"] = self._hygiene(hidden_before)
-                        sub[kind].append(run)
-                        sub["summary"] = results.summarize_row(sub["runs"])
-                        self.on_row()
-                        d = run["derived"]
-                        figure = (f"prefill {d['prefill_tok_s'] or 0:.1f} tok/s" if test.kind == "pp"
-                                  else f"decode {d['decode_tok_s'] or 0:.2f} tok/s")
-                        self._unit_done(f"{label} {kind[:-1]} {i + 1}/{count}: {figure}")
-                        if self.controller.stop_requested:
-                            raise Stopped
-                sub["memory"] = memory_fields(self._memory_after_load, await gpu_capture.measure_memory(), self.model.size)
-                self.log(f"{label}: " + (f"prefill {sub['summary']['prefill_tok_s']['mean']:.1f} tok/s"
-                                         if test.kind == "pp" and sub["summary"]["prefill_tok_s"]
-                                         else f"decode {(sub['summary']['decode_tok_s'] or {}).get('mean', 0):.2f} tok/s"))
+                await self._sweep_runs(engine, sub, test, label)
             except EngineError as err:
                 sub["error"] = str(err)
                 self.log(f"{label}: ERROR {err}")
                 break
             finally:
                 sub.pop("in_progress", None)
+        # Tests refused or left after a failure count as done, so the progress bar ends full.
+        done = start_units + len(self.sweep_tests) * (self.settings.warmup + self.settings.runs)
+        if self.units_done != done:
+            self.units_done = done
+            self.progress(min(1.0, done / self.total_units), f"{name}: sweep done")
+
+    async def _sweep_runs(self, engine: Engine, sub: dict[str, Any], test: sweeps.SweepTest, label: str) -> None:
+        """One sweep test's warmups and runs into its row `sub`, then its memory. Raises EngineError or Stopped."""
+        s = self.settings
+        bos = self.tokenizer.bos_id if self.tokenizer is not None and self.tokenizer.add_bos else None
+        ids = sweeps.prompt_of(test.n_prompt, self.passage_ids, bos)
+        for kind, count in (("warmups", s.warmup), ("runs", s.runs)):
+            for i in range(count):
+                try:
+                    run = await self._measure(engine, sub, kind, i, ids, test.n_gen, lambda n: None, frozenset(), None)
+                except RunFailed as failed:
+                    raise EngineError(f"{label} failed: {failed}") from None
+                d = run["derived"]
+                figure = (f"prefill {d['prefill_tok_s'] or 0:.1f} tok/s" if test.kind == "pp"
+                          else f"decode {d['decode_tok_s'] or 0:.2f} tok/s")
+                self._unit_done(f"{label} {kind[:-1]} {i + 1}/{count}: {figure}")
+                if self.controller.stop_requested:
+                    raise Stopped
+        sub["memory"] = memory_fields(self._memory_after_load, await self.browser.measure_memory(), self.model.size)
+        self.log(f"{label}: " + (f"prefill {sub['summary']['prefill_tok_s']['mean']:.1f} tok/s"
+                                 if test.kind == "pp" and sub["summary"]["prefill_tok_s"]
+                                 else f"decode {(sub['summary']['decode_tok_s'] or {}).get('mean', 0):.2f} tok/s"))
 
     def weights_of(self, engine: Engine) -> dict[str, Any]:
-        """Which weights a row ran, so a reader sees the rows share them."""
+        """Which weights a row ran, so a reader sees the rows share them: {format, size (bytes), sha256, ...}."""
         gguf = {"format": "GGUF " + "/".join(sorted(self.model.tensor_types)), "size": self.model.size,
                 "sha256": self.model.sha256}
         converted = engine.info().get("weights")  # engines that run converted weights describe them
@@ -499,7 +561,12 @@ class Benchmark:
         return gguf
 
     async def check(self, engine: Engine, row: dict[str, Any], tokens: list[int]) -> dict[str, Any]:
+        """The row's correctness against llama.cpp (the reference row, run first): greedy match of `tokens` (the first
+        measured run's ids), teacher-forced top-1 agreement over settings.forced_tokens reference tokens (by ids or by
+        text prefix, as the engine's spec says), and perplexity of the passage. The reference row sets the
+        reference. Returns the `correctness` dict. Raises EngineError / JsException from the engine's calls."""
         s = self.settings
+        drive = engine.spec.drive
         name = f"{engine.engine} {row['backend']}"
         c: dict[str, Any] = {"reference": "llama.cpp (wllama) greedy on the same GGUF and prompt ids"}
         if row["is_reference"]:
@@ -512,40 +579,52 @@ class Benchmark:
         else:
             c["greedy_match"], c["first_divergence"] = correctness.greedy_agreement(ref, tokens)
             k = min(s.forced_tokens, len(ref))
-            if k and getattr(engine, "takes_text", False):
+            if k and drive.correctness == "forced-text":
                 await self._forced_by_text(engine, c, ref[:k], name)
-            elif k:
-                self._tick(f"{name}: teacher-forced check over {k} reference tokens")
-                started = time.monotonic()
-                forced = await engine.teacher_forced(self.prompt_ids, ref[:k])
-                c["forced_positions"] = k
-                c["forced_top1"] = [t for t, _ in forced]
-                c["forced_top1_agreement"] = correctness.top1_agreement([t for t, _ in forced], ref[:k])
-                self.log(f"{name}: forced top-1 agreement {c['forced_top1_agreement']:.0%} over {k} tokens "
-                         f"({time.monotonic() - started:.1f} s)")
+            elif k and drive.correctness == "forced-ids":
+                await self._forced_by_ids(engine, c, ref[:k], name)
             if s.forced_tokens:
                 self._unit_done(f"{name}: teacher-forced check done")
-        if getattr(engine, "takes_text", False):
+        if drive.takes_text:
             return await self._check_text_engine(engine, row, c)
-        if s.perplexity and len(self.passage_ids) >= 2:
-            self._tick(f"{name}: perplexity of the fixed passage")
-            scored = await engine.teacher_forced(self.passage_ids[:1], self.passage_ids[1:])
-            c["perplexity_tokens"] = len(scored)
-            c["perplexity"] = correctness.perplexity([lp for _, lp in scored])
-            if row["is_reference"]:
-                self.reference_perplexity = c["perplexity"]
-            c["reference_perplexity"] = self.reference_perplexity
-            ref_text = "-" if self.reference_perplexity is None else f"{self.reference_perplexity:.2f}"
-            self.log(f"{name}: perplexity {c['perplexity']:.2f} (llama.cpp: {ref_text})")
-            self._unit_done(f"{name}: perplexity done")
+        if s.perplexity and len(self.passage_ids) >= 2 and drive.correctness == "forced-ids":
+            await self._perplexity(engine, row, c, name)
+        elif s.perplexity and len(self.passage_ids) >= 2:
+            self._unit_done(f"{name}: no perplexity (its spec declares no teacher forcing by ids)")
         return c
 
-    # --- engines that take text (wllama 3.x: no token-id API) ---------------------------------------------
+    async def _forced_by_ids(self, engine: Engine, c: dict[str, Any], ref: list[int], name: str) -> None:
+        """Teacher forcing by ids: the engine's own top-1 after prompt_ids + ref[:i], for every i, against ref[i]."""
+        k = len(ref)
+        self._tick(f"{name}: teacher-forced check over {k} reference tokens")
+        started = time.monotonic()
+        forced = await engine.teacher_forced(self.prompt_ids, ref)
+        c["forced_positions"] = k
+        c["forced_top1"] = [t for t, _ in forced]
+        c["forced_top1_agreement"] = correctness.top1_agreement([t for t, _ in forced], ref)
+        self.log(f"{name}: forced top-1 agreement {c['forced_top1_agreement']:.0%} over {k} tokens "
+                 f"({time.monotonic() - started:.1f} s)")
+
+    async def _perplexity(self, engine: Engine, row: dict[str, Any], c: dict[str, Any], name: str) -> None:
+        """Perplexity of the fixed passage from the engine's log-probabilities, next to the reference's."""
+        self._tick(f"{name}: perplexity of the fixed passage")
+        scored = await engine.teacher_forced(self.passage_ids[:1], self.passage_ids[1:])
+        c["perplexity_tokens"] = len(scored)
+        c["perplexity"] = correctness.perplexity([lp for _, lp in scored])
+        if row["is_reference"]:
+            self.reference_perplexity = c["perplexity"]
+        c["reference_perplexity"] = self.reference_perplexity
+        ref_text = "-" if self.reference_perplexity is None else f"{self.reference_perplexity:.2f}"
+        self.log(f"{name}: perplexity {c['perplexity']:.2f} (llama.cpp: {ref_text})")
+        self._unit_done(f"{name}: perplexity done")
+
+    # --- engines that take text (spec.drive.takes_text: wllama 3.x, no token-id API) ------------------------
     async def _forced_by_text(self, engine: Engine, c: dict[str, Any], ref: list[int], name: str) -> None:
         """Teacher forcing by text prefix: for position i, the prompt text plus llama.cpp 2.4's text of ref[:i]
         is sent as one max_tokens 1 request; its greedy id is compared with ref[i]. A position counts only where
-        that text tokenizes back (llama.cpp 2.4) to exactly prompt_ids + ref[:i] and 3.13 counted as many prompt
-        tokens, so both engines saw the same ids; the others are listed in `forced_skipped` with why."""
+        that text tokenizes back (llama.cpp 2.4) to exactly prompt_ids + ref[:i] and the engine counted as many
+        prompt tokens, so both engines saw the same ids; the others are listed in `forced_skipped` with why."""
+        notes = _text_engine_notes()
         self._tick(f"{name}: teacher-forced check by text prefix over {len(ref)} reference tokens")
         started = time.monotonic()
         top1: list[int | None] = []
@@ -573,7 +652,7 @@ class Benchmark:
                 continue
             top1.append(int(step["id"]))
         counted = [(t, r) for t, r in zip(top1, ref) if t is not None]
-        c.update(forced_method=wllama3.FORCED_METHOD, forced_method_text=wllama3.FORCED_METHOD_TEXT,
+        c.update(forced_method=notes.FORCED_METHOD, forced_method_text=notes.FORCED_METHOD_TEXT,
                  forced_positions=len(counted), forced_top1=top1, forced_skipped=skipped,
                  forced_top1_agreement=correctness.top1_agreement([t for t, _ in counted], [r for _, r in counted]))
         figure = "-" if c["forced_top1_agreement"] is None else f"{c['forced_top1_agreement']:.0%}"
@@ -581,8 +660,9 @@ class Benchmark:
                  f"({time.monotonic() - started:.1f} s)")
 
     async def _check_text_engine(self, engine: Engine, row: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
-        """Once per run: 3.13's prompt token count against ours, no cached prompt tokens, and its ids giving its own
-        text in llama.cpp 2.4. No perplexity (3.x returns no prompt log-probabilities). Findings go to row["notes"]."""
+        """Once per run: the engine's prompt token count against ours, no cached prompt tokens, and its ids giving its
+        own text in llama.cpp 2.4. No perplexity (3.x returns no prompt log-probabilities). Findings go to row["notes"]."""
+        notes_of = _text_engine_notes()
         s = self.settings
         name = f"{engine.engine} {row['backend']}"
         generations = await engine.take_generations()
@@ -595,7 +675,7 @@ class Benchmark:
             text = None
             if self.tokenizer is not None:
                 text = await self.tokenizer.decode([t for t in g["ids"] if t not in eog])
-            notes += wllama3.run_notes(label, g, len(self.prompt_ids), text)
+            notes += notes_of.run_notes(label, g, len(self.prompt_ids), text)
             checked.append({"run": label, "prompt_tokens": g["prompt_tokens"], "cached_tokens": g["cached_tokens"],
                             "ids_give_text": None if text is None else text == g["text"],
                             "times_clamped_to_arrival": g["clamped"]})
@@ -607,12 +687,21 @@ class Benchmark:
             notes.append(f"teacher-forced by text prefix: {len(skipped)} of {len(c.get('forced_top1') or [])} positions "
                          f"not counted (position {first[0]}: {first[1]})")
         c["perplexity"] = None
-        c["perplexity_note"] = wllama3.PERPLEXITY_REASON
+        c["perplexity_note"] = notes_of.PERPLEXITY_REASON
         c["reference_perplexity"] = self.reference_perplexity
         if s.perplexity and len(self.passage_ids) >= 2:
-            notes.append(f"perplexity {wllama3.PERPLEXITY_REASON}")
-            self._unit_done(f"{name}: no perplexity ({wllama3.PERPLEXITY_REASON})")
+            notes.append(f"perplexity {notes_of.PERPLEXITY_REASON}")
+            self._unit_done(f"{name}: no perplexity ({notes_of.PERPLEXITY_REASON})")
         row["notes"] = notes
         for note in notes:
             self.log(f"{name}: {note}")
         return c
+
+
+def _text_engine_notes() -> Any:
+    """The wording of the text-prefix check and the per-run notes of text engines (pure). Today one engine takes
+    text, and its folder keeps them (app/engines/llamacpp3/notes.py: FORCED_METHOD, FORCED_METHOD_TEXT,
+    PERPLEXITY_REASON, run_notes); imported when a text engine is checked, not with this module."""
+    from app.engines.llamacpp3 import notes
+
+    return notes

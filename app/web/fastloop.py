@@ -16,6 +16,9 @@ correct. Cancelling the awaiting task cancels the coroutine at its pending await
 
 The browser still gets its turn: a coroutine that awaits only resolved promises runs on microtasks
 alone, so the benchmark's decode loop yields on its own schedule (web/static/yield.js), as the JS loop does.
+
+Pure asyncio (no `js`): on the host the same runner steps the coroutine, resumed through the host's loop
+(the clock the loop reads comes from the browser seam, app/web/browser).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ import contextvars
 from asyncio import events
 from collections.abc import Coroutine
 from typing import Any
-
 
 # Awaits resumed, since the page started: "direct" by the promise's own microtask, "through the loop"
 # (an asyncio future, asyncio.sleep...). Tests read them: the decode loop must really take the direct path.
@@ -95,7 +97,7 @@ class _Runner:
         except StopIteration as stop:
             self._finish(result=stop.value)
             return
-        except BaseException as err:  # noqa: BLE001 - handed to whoever awaits the run
+        except BaseException as err:
             self._finish(error=err)
             if not isinstance(err, Exception):
                 raise
@@ -150,14 +152,6 @@ class _Runner:
 
 
 _SOON = object()  # what a runner waits on after a bare `yield`
-
-
-def clock() -> Any:
-    """`performance.now` as a callable: each read is one call into JS (`js.performance.now()` is three:
-    two attribute lookups, each making and dropping a proxy, and the call)."""
-    import js  # type: ignore[import-not-found]  # noqa: PLC0415 - browser only
-
-    return js.performance.now
 
 
 async def run(coro: Coroutine[Any, Any, Any]) -> Any:

@@ -1,47 +1,43 @@
-"""Per-row capture of WebGPU errors, lost devices, WASM traps and console errors (see web/static/gpu_capture.js).
+"""Per-row capture of WebGPU errors, lost devices, WASM traps and console errors, and the row's memory.
 
-The page and the notebook's worker install the recorder before Python starts; `recorder()` installs
-it too where that did not happen (devices created before then are not seen, and the row says so).
+The recording happens in the browser (web/static/gpu_capture.js, reached through the `Browser` seam: the page
+and the notebook's worker install it before Python starts); this module turns what a row's bucket caught into
+the row's fields (app.core.gpu_errors) and its memory into figures. Host-importable: it takes the seam.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from app.core import gpu_errors
-from app.web import jsbridge
-
-MODULE = "static/gpu_capture.js"
-_module: Any = None
+from app.web.browser import Browser
 
 
-async def recorder() -> Any:
-    """The JS recorder, installed (idempotent)."""
-    global _module
-    if _module is None:
-        _module = await jsbridge.import_module(MODULE)
-        _module.install()
-    return _module
+async def begin(browser: Browser, label: str) -> None:
+    """Open the row's bucket (`label`: "engine backend")."""
+    await browser.capture_begin(label)
 
 
-async def set_adapter_limits(on: bool) -> None:
-    """The opt-in shim: devices created from now on ask for the adapter's own limits."""
-    (await recorder()).setAdapterLimits(bool(on))
+async def end(browser: Browser) -> dict[str, Any]:
+    """Close the row's bucket; the row's fields {"gpu_errors", "console_errors", "gpu_devices"}
+    (app.core.gpu_errors.summarize)."""
+    return gpu_errors.summarize(await browser.capture_end())
 
 
-async def begin(label: str) -> None:
-    (await recorder()).begin(label)
+def memory_fields(after_load: dict[str, Any], at_end: dict[str, Any], model_bytes: int) -> dict[str, Any]:
+    """A row's memory: the page's bytes (performance.measureUserAgentSpecificMemory) after load and at the
+    end of the runs, their peak and its ratio to the model file's size (`model_bytes`); `error` says why a figure
+    is missing. Each argument is a Browser.measure_memory() answer: {"bytes", "ms"} or {"error"}."""
+    values = [m["bytes"] for m in (after_load, at_end) if "bytes" in m]
+    peak = max(values) if values else None
+    errors = sorted({m["error"] for m in (after_load, at_end) if "error" in m})
+    return {"page_bytes_after_load": after_load.get("bytes"), "page_bytes_at_end": at_end.get("bytes"),
+            "page_bytes_peak": peak, "peak_to_model": peak / model_bytes if peak and model_bytes else None,
+            "error": "; ".join(errors) or None}
 
 
-async def end() -> dict[str, Any]:
-    """Close the row's bucket after letting pending GPU errors arrive; the row's fields (app.core.gpu_errors.summarize)."""
-    rec = await recorder()
-    await rec.settle()
-    raw = rec.end()
-    return gpu_errors.summarize(json.loads(str(raw)) if raw is not None else None)
-
-
-async def measure_memory() -> dict[str, Any]:
-    """The page's memory as the browser counts it: {"bytes": int, "ms": float} or {"error": why}."""
-    return json.loads(str(await (await recorder()).measureMemory()))
+def add_gpu_peak(memory: dict[str, Any] | None, devices: list[dict[str, Any]]) -> None:
+    """Put the largest GPU buffer peak (bytes) of the row's devices into its memory fields (None when none)."""
+    if memory is not None:
+        peaks = [d["buffer_bytes_peak"] for d in devices if d.get("buffer_bytes_peak")]
+        memory["gpu_buffer_bytes_peak"] = max(peaks) if peaks else None

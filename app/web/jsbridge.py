@@ -1,46 +1,41 @@
-"""The browser seam: every use of `js` and `pyodide.ffi` outside the engines goes through here."""
+"""The engines' short names for the browser seam (app/web/browser): page_url, import_module, now_ms, ...
+
+The engines (app/engines/*/engine.py) are browser-only and call these; the benchmark itself takes a
+`Browser` (app.web.browser) instead, so that it also runs on the host.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import js  # type: ignore[import-not-found]
-from pyodide.code import run_js  # type: ignore[import-not-found]
-from pyodide.ffi import JsProxy, to_js  # type: ignore[import-not-found]
-
-# `import()` is syntax, not a function, so Python cannot reach it as a JsProxy. This one arrow
-# function is the only JavaScript written in Python; everything else lives in web/static/*.js.
-_dynamic_import = run_js("(url) => import(url)")
+from app.web.browser import BROWSER
 
 
 def page_url(relative: str) -> str:
     """An absolute URL for a path relative to the site root (where pyodide.mjs lives)."""
-    return str(js.URL.new(relative, js.benchSiteRoot if hasattr(js, "benchSiteRoot") else js.location.href).href)
+    return BROWSER.page_url(relative)
 
 
-async def import_module(relative: str) -> JsProxy:
-    return await _dynamic_import(page_url(relative))
+async def import_module(relative: str) -> Any:
+    """The JavaScript module at `relative` (dynamic import()). Raises JsException."""
+    return await BROWSER.import_module(relative)
 
 
 def now_ms() -> float:
-    return float(js.performance.now())
+    """performance.now(), in ms."""
+    return BROWSER.now_ms()
 
 
-def to_js_object(value: Any) -> JsProxy:
-    return to_js(value, dict_converter=js.Object.fromEntries)
+def to_js_object(value: Any) -> Any:
+    """`value` converted for a JavaScript call, dicts as plain Objects."""
+    return BROWSER.to_js_object(value)
 
 
-async def _get(relative: str) -> JsProxy:
-    response = await js.fetch(page_url(relative))
-    if not response.ok:
-        raise OSError(f"GET {relative}: HTTP {response.status} {response.statusText}")
-    return response
-
-
-async def fetch_bytes(relative: str) -> JsProxy:
-    """The response body as a JS Uint8Array: the bytes stay in JS memory, never copied into Python."""
-    return js.Uint8Array.new(await (await _get(relative)).arrayBuffer())
+async def fetch_bytes(relative: str) -> Any:
+    """The response body as a JS Uint8Array: the bytes stay in JS memory, never copied into Python. Raises OSError."""
+    return await BROWSER.fetch_bytes(relative)
 
 
 async def fetch_text(relative: str) -> str:
-    return str(await (await _get(relative)).text())
+    """The response body as text. Raises OSError on an HTTP error status."""
+    return await BROWSER.fetch_text(relative)

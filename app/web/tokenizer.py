@@ -5,27 +5,49 @@ passage (`tokenize(text, special=True)`: control strings in the text become cont
 llama.cpp's server), detokenizes each engine's answer, and names the model's end-of-generation set
 (llama.cpp's `list_tokens_eog`: EOS, EOT and the tokens llama.cpp treats as ending a turn).
 BOS follows the model (`tokenizer.ggml.add_bos_token`): exactly one at the start, or none added.
+
+`Tokenizer` is what the benchmark needs of it; host tests give the benchmark a fake of the same shape.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from pyodide.ffi import to_js  # type: ignore[import-not-found]
+from typing import Any, Protocol
 
 from app.core.chat_template import with_one_bos
-from app.web import jsbridge
-from app.engines.llamacpp.engine import open_wllama
 from app.engines.protocol import Model
+from app.web.browser import BROWSER, Browser
 
 SOURCE = "llama.cpp (wllama {version} tokenize / detokenize)"
 
 
+class Tokenizer(Protocol):
+    """The tokenizer of record, as app/web/bench.py uses it."""
+
+    bos_id: int
+    add_bos: bool  # the model adds BOS (tokenizer.ggml.add_bos_token)
+    eog_ids: list[int]  # end-of-generation ids, sorted
+    load_ms: float  # how long opening it took (ms)
+
+    @property
+    def source(self) -> str:
+        """Who tokenized, in words (the result's `tokenizer`)."""
+
+    async def encode(self, text: str) -> list[int]:
+        """Token ids of `text` (control strings parsed), with the model's BOS rule applied."""
+
+    async def decode(self, ids: list[int]) -> str:
+        """The text of `ids`."""
+
+    async def close(self) -> None:
+        """Free it; idempotent."""
+
+
 class LlamaCppTokenizer:
-    def __init__(self, w: Any, version: str, load_ms: float) -> None:
+    def __init__(self, w: Any, version: str, load_ms: float, browser: Browser = BROWSER) -> None:
         self.w = w
         self.version = version
         self.load_ms = load_ms
+        self.browser = browser
         self.bos_id = int(w.getBOS())
         self.add_bos = bool(w.addBosToken)
         eog = {int(x) for x in w.eogTokens}
@@ -33,11 +55,13 @@ class LlamaCppTokenizer:
         self.eog_ids = sorted(eog)
 
     @classmethod
-    async def open(cls, model: Model, version: str) -> "LlamaCppTokenizer":
+    async def open(cls, model: Model, version: str, browser: Browser = BROWSER) -> LlamaCppTokenizer:
         """Load `model` into a wllama instance used only to tokenize. Raises EngineError when llama.cpp cannot load it."""
-        t0 = jsbridge.now_ms()
+        from app.engines.llamacpp.engine import open_wllama  # browser only (imports js)
+
+        t0 = browser.now_ms()
         w = await open_wllama(model, {"n_ctx": 256, "n_threads": 1})
-        return cls(w, version, jsbridge.now_ms() - t0)
+        return cls(w, version, browser.now_ms() - t0, browser)
 
     @property
     def source(self) -> str:
@@ -52,10 +76,15 @@ class LlamaCppTokenizer:
         """llama.cpp's text for `ids` (incomplete UTF-8 at the end shows as U+FFFD)."""
         if not ids:
             return ""
-        raw = await self.w.detokenize(to_js(ids), False)
+        raw = await self.w.detokenize(self.browser.to_js(ids), False)
         return bytes(raw.to_py()).decode("utf-8", errors="replace")
 
     async def close(self) -> None:
         if self.w is not None:
             await self.w.exit()
             self.w = None
+
+
+async def open_tokenizer_of_record(model: Model, site: dict[str, Any], browser: Browser = BROWSER) -> Tokenizer:
+    """llama.cpp 2.4 (the site's `wllama` pin) opened on `model` as the tokenizer of record. Raises EngineError."""
+    return await LlamaCppTokenizer.open(model, site["wllama"]["version"], browser)

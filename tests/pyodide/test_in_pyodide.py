@@ -93,19 +93,12 @@ async def test_model_bytes_without_opfs_fall_back_to_the_network(selenium):
 async def test_a_run_that_fails_mid_way_keeps_its_tokens_and_says_why(selenium):
     """An engine error after two tokens: the run keeps both ids and their timestamps, stop_reason 'error'.
     The stop set ends every engine at the same ids, uncounted; an engine that ends itself says 'engine end'."""
-    from types import SimpleNamespace
-
     import pytest
 
+    from app.engines.protocol import EngineBase, EngineError
     from app.web import bench
-    from app.engines.protocol import EngineError
 
-    async def no_yield():
-        return None
-
-    bench._yielder = SimpleNamespace(YIELD_EVERY_MS=1e9, yieldToBrowser=no_yield)
-
-    class Scripted:
+    class Scripted(EngineBase):  # the protocol's defaults: ended_at_id None, no own token times
         key, engine, backend = "fake", "fake", "wasm-cpu"
 
         def __init__(self, script):
