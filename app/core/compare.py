@@ -1,5 +1,8 @@
 """Is this run faster than that one, or is it noise? Two result JSONs compared row by row (pure Python).
 
+Each file is read by `read_result`: a version 3 file is validated against the v3 JSON Schema, and files of
+schema versions 1 and 2 are upgraded to version 3 (results.upgrade) before anything is compared.
+
 Rows are matched by `match_key` (engine key, backend, the model's sha256 and the test: `row_test`). For each figure
 (decode tok/s, TTFT, prefill tok/s, ITL p50) the change of the mean in percent and whether it is
 significant: a two-sided Mann-Whitney U test on the per-run samples, each recomputed from the run's raw
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.core import report, results, stats
+from app.core import report, result_schema, results, stats
 
 
 class CompareError(ValueError):
@@ -237,6 +240,23 @@ def check_document(doc: Any, name: str) -> None:
                 raise CompareError(f"{where}.runs[{j}]: {err}") from None
 
 
+def read_result(doc: Any, name: str) -> dict[str, Any]:
+    """`doc` as the current schema version, ready to compare: checked (check_document); a version 3 file
+    validated against the v3 JSON Schema (app.core.result_schema); a version 1 or 2 file, written before
+    the schema existed, upgraded (results.upgrade, on a copy: `doc` is left as it is). Raises CompareError,
+    one line naming `name` and, for the schema, the path of the first bad field."""
+    check_document(doc, name)
+    if doc["schema_version"] == results.SCHEMA_VERSION:
+        problems = result_schema.problems(doc)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise CompareError(f"{name}: does not match result schema v{results.SCHEMA_VERSION}: {problems[0]}{more}")
+    try:
+        return results.upgrade(doc)
+    except ValueError as err:
+        raise CompareError(f"{name}: {err}") from None
+
+
 # ---------------------------------------------------------------------------------------------------
 # The comparison
 
@@ -302,11 +322,11 @@ def compare_figure(fig: Figure, base_row: dict, new_row: dict, min_change: float
 def compare(base: dict[str, Any], new: dict[str, Any], min_change: float = DEFAULT_MIN_CHANGE,
             alpha: float = DEFAULT_ALPHA, base_name: str = "base", new_name: str = "new",
             key=match_key, use_scipy: bool = True) -> dict[str, Any]:
-    """Compare NEW with BASE. Raises CompareError for bad input or when no row matches.
+    """Compare NEW with BASE, each read by `read_result` (a v1 or v2 file upgraded to v3 first). Raises
+    CompareError for bad input (a v3 file that breaks the v3 schema included) or when no row matches.
 
     `key(result, row)` says which rows are the same test (match_key: engine, backend, model, test)."""
-    check_document(base, base_name)
-    check_document(new, new_name)
+    base, new = read_result(base, base_name), read_result(new, new_name)
     base_rows = {key(base, r): r for r in base["rows"]}
     new_rows = {key(new, r): r for r in new["rows"]}
     matched = [k for k in base_rows if k in new_rows]
@@ -354,7 +374,8 @@ def _describe(result: dict, name: str) -> dict[str, Any]:
     s = result.get("settings") or {}
     return {"name": name, "created": result.get("created"), "runs": s.get("runs"), "warmup": s.get("warmup"),
             "max_tokens": s.get("max_tokens"), "model": (result.get("model") or {}).get("name"),
-            "incomplete": result.get("incomplete")}
+            "incomplete": result.get("incomplete"),
+            "schema_version": result.get("upgraded_from") or result.get("schema_version")}
 
 
 COMPARED_SETTINGS = ("prompt", "system", "ignore_eos", "async_prefill", "llamacpp_threads", "webgpu_limits")

@@ -7,8 +7,11 @@ against the timestamps it came from (tests/host/test_formats.py does).
 - text / md: the table printed by `python -m app bench` (report.to_text / report.to_markdown) and the
   "Reading this run" lines.
 - json: the result document itself.
-- csv / jsonl: one flat record per row (`row_records`): identity, verdict, and for every figure of
-  results.SUMMARY_KEYS its n, mean, stddev, median, min, max and the per-run samples (in CSV joined by ';').
+- csv / jsonl: one flat record per row (`row_records`) with exactly the columns of CSV_COLUMNS, in that order,
+  whatever engines ran (schema v3: a column never appears or goes with the rows): identity, verdict, the load
+  phases, and for every figure of results.SUMMARY_KEYS its n, mean, stddev, median, min, max and the per-run
+  samples (in CSV joined by ';'), then the correctness figures. An empty cell (null in jsonl) is a figure the
+  row does not have. CSV_COLUMN_DOCS says what each column holds.
 - llama-bench / llama-bench-jsonl: llama-bench's own JSON (`llama_bench_records`): one object per (row, test)
   with llama-bench's field names, so llama.cpp's scripts/compare-llama-bench.py and dashboards read our runs.
   The chat row holds two llama-bench tests: its prompt ("pp{n}": n_prompt = prompt tokens, n_gen 0, samples
@@ -75,10 +78,39 @@ def finished_runs(row: dict[str, Any]) -> list[dict[str, Any]]:
 
 CORRECTNESS_KEYS = ("greedy_match", "first_divergence", "forced_top1_agreement", "perplexity", "reference_perplexity")
 STAT_KEYS = ("n", "mean", "stddev", "median", "min", "max", "samples")
+# The load phases that have a column of their own (an engine's other phases are in load.total_ms only).
+LOAD_KEYS = ("parse_ms", "gpu_init_ms")
+
+IDENTITY_COLUMN_DOCS = {
+    "created": "when the run started (ISO 8601, the result's `created`)",
+    "model": "the model's name", "model_sha256": "sha256 of the GGUF file",
+    "key": "the engine key (one of --engines)", "engine": "engine name", "backend": "backend (a Grid row: with its node)",
+    "engine_version": "the engine's version (rows[].info.version)", "threads": "threads the engine used, where it says",
+    "verdict": "report.verdict, one of report.VERDICTS (GPU ERROR, ERROR, WRONG, DEGRADED, unsupported, ok...)",
+    "speeds_valid": "false when the row's speeds are not results (GPU ERROR)",
+    "test": "'chat' or a llama-bench test name (ppN, tgN, 'tgN @ dD')", "n_prompt": "prompt tokens fed",
+    "n_gen": "tokens asked for", "n_depth": "context before generation",
+    "runs": "measured runs that finished (those every figure below covers)", "warmups": "warmup runs (not summarised)",
+}
+CSV_COLUMNS: tuple[str, ...] = (
+    tuple(IDENTITY_COLUMN_DOCS)
+    + tuple(f"load.{k}" for k in LOAD_KEYS) + ("load.total_ms",)
+    + tuple(f"{key}.{stat}" for key in results.SUMMARY_KEYS for stat in STAT_KEYS)
+    + tuple(f"correctness.{key}" for key in CORRECTNESS_KEYS)
+)
+CSV_COLUMN_DOCS = {
+    **IDENTITY_COLUMN_DOCS,
+    **{f"load.{k}": f"rows[].load.{k} (ms)" for k in LOAD_KEYS},
+    "load.total_ms": "the sum of every load phase the engine reported (ms)",
+    **{f"{key}.{stat}": f"{stat} of derived.{key} over the finished runs, recomputed from the timestamps"
+       + (" (';'-joined in CSV)" if stat == "samples" else "") for key in results.SUMMARY_KEYS for stat in STAT_KEYS},
+    **{f"correctness.{key}": f"rows[].correctness.{key}" for key in CORRECTNESS_KEYS},
+}
 
 
 def row_records(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat record per row; summary figures recomputed from the raw timestamps (results.summarize_row)."""
+    """One flat record per row with exactly the keys of CSV_COLUMNS, in order; summary figures recomputed from
+    the raw timestamps (results.summarize_row)."""
     model = result.get("model") or {}
     out = []
     for row in result["rows"]:
@@ -93,8 +125,10 @@ def row_records(result: dict[str, Any]) -> list[dict[str, Any]]:
             "n_depth": test.get("n_depth") or 0,
             "runs": len(finished_runs(row)), "warmups": len(row.get("warmups") or []),
         }
-        for k, v in (row.get("load") or {}).items():
-            rec[f"load.{k}"] = v
+        load = row.get("load") or {}
+        for k in LOAD_KEYS:
+            rec[f"load.{k}"] = load.get(k)
+        rec["load.total_ms"] = sum(load.values()) if load else None
         summary = results.summarize_row([{**r, "derived": results.derive_run(r)} for r in row.get("runs") or []])
         for key in results.SUMMARY_KEYS:
             s = summary.get(key) or {}
@@ -103,7 +137,7 @@ def row_records(result: dict[str, Any]) -> list[dict[str, Any]]:
         c = row.get("correctness") or {}
         for key in CORRECTNESS_KEYS:
             rec[f"correctness.{key}"] = c.get(key)
-        out.append(rec)
+        out.append({k: rec[k] for k in CSV_COLUMNS})  # the documented order; a column it lacks is a KeyError
     return out
 
 
@@ -124,15 +158,12 @@ def _csv_value(value: Any) -> str:
 
 
 def to_csv(result: dict[str, Any]) -> str:
-    records = row_records(result)
-    fields: list[str] = []
-    for r in records:
-        fields += [k for k in r if k not in fields]
+    """A header of CSV_COLUMNS (the same for every result, with no rows too), then one line per row."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(fields)
-    for r in records:
-        w.writerow([_csv_value(r.get(k)) for k in fields])
+    w.writerow(CSV_COLUMNS)
+    for r in row_records(result):
+        w.writerow([_csv_value(r[k]) for k in CSV_COLUMNS])
     return buf.getvalue().rstrip("\n")
 
 

@@ -2,20 +2,43 @@
 
 Raw records (runs with their timestamps) are the truth; every summary figure is recomputed from
 them by `derive_run` / `summarize_row`, so a reader can check the table against the JSON.
-Version history: 1 - first version. 2 - runs carry `stop_reason` (and `error`, `cold`), rows carry
-`gpu_errors`, `console_errors`, `gpu_devices`, `shims` and `unsupported`; a run that failed keeps its tokens.
+The format's version history is beside SCHEMA_VERSION; `upgrade` reads every older version as the current one.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
 from app.core import stats
 
 SCHEMA = "browser-llm-bench/result"
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+
+# Version history of the result JSON (as pyperf's _bench.py keeps _JSON_VERSION's):
+#
+# 1 - 2026-11-27 (2bfe2ca): settings, environment, assets (every pin and served file with its sha256), model
+#     (name, size, sha256, GGUF header), model_fetch, created, prompt_text, prompt_ids, passage_ids,
+#     stopped_by_user (and, soon after, stop_requested_ms); rows of key, engine, backend, is_reference, load
+#     (ms per phase), info, warmups and runs (index, prompt_tokens, prefill_start_ms, prefill_end_ms,
+#     token_ids, token_times_ms, stopped, derived), summary (SUMMARY_KEYS but the ITL slope), correctness,
+#     output_text, error.
+# 2 - 2026-11-29 (243b36c): runs carry stop_reason, error and cold, and a run that failed keeps its tokens;
+#     rows carry gpu_errors, console_errors, gpu_devices, shims, unsupported and context_tokens; the result
+#     carries stop_ids. Added later under the same number, each optional for a reader: incomplete (374ba5d);
+#     the tokenizer of record's prompt_format, tokenizer, bos and prompt_warnings (66fd43d); rows' memory
+#     and runs' hygiene (0aa7130); test names: rows' test ("chat", llama-bench's
+#     ppN / tgN / "tgN @ dD" sweeps), n_prompt, n_gen, n_depth and correctness_from, and the derived
+#     itl_slope_ms_per_1k (0c3d26c); rows' notes (an engine's own checks, llama.cpp 3.13: 98cde46); Grid
+#     nodes: environment.nodes, rows' node and grid_sessions (478bd45).
+# 3 - 2026-12-04: every result is validated against a JSON Schema, app/core/result_schema_v3.json
+#     (app.core.result_schema.validate), in the page, under Deno and on the host; each figure of
+#     derive_run and summarize_row is always present (null when a run has no such figure); the CSV
+#     output has one fixed column set whatever engines ran (formats.CSV_COLUMNS). Files of versions 1 and 2
+#     are read through `upgrade`, which fills in what they lack (the chat test, the ITL slope, stop_reason...)
+#     and marks them `upgraded_from`.
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 FIELD_DOCS = {
     "rows[].load.fetch_ms": "getting the model bytes into JS memory (network or OPFS cache), shared by all rows",
@@ -51,6 +74,7 @@ FIELD_DOCS = {
     "stop_ids": "the end-of-generation ids every engine stopped at (the GGUF's EOS/EOT/EOM), not counted as generated",
     "rows[].unsupported": "why the engine was not run on this model and prompt (checked before loading)",
     "timer_resolution_us": "performance.now() is coarsened to 5 us when cross-origin isolated, 100 us otherwise",
+    "upgraded_from": "present when a file of an older schema_version was read as this one (results.upgrade)",
 }
 
 
@@ -157,9 +181,14 @@ def _same_tree(a: Any, b: Any) -> bool:
 
 
 def check_result(result: dict[str, Any]) -> None:
-    """Raise ValueError if any derived figure disagrees with the raw timestamps it came from."""
+    """Raise ValueError if a version-3 result breaks the JSON Schema (result_schema.ResultSchemaError, naming
+    the field) or, for any readable version, if a derived figure disagrees with the raw timestamps it came from."""
     if result.get("schema") != SCHEMA or result.get("schema_version") not in READABLE_VERSIONS:
         raise ValueError(f"not a {SCHEMA} document of version {', '.join(map(str, READABLE_VERSIONS))}")
+    if result["schema_version"] == SCHEMA_VERSION:
+        from app.core import result_schema
+
+        result_schema.validate(result)
     for row in result["rows"]:
         for run in row.get("runs", []) + row.get("warmups", []):
             if len(run["token_ids"]) != len(run["token_times_ms"]):
@@ -172,3 +201,72 @@ def check_result(result: dict[str, Any]) -> None:
         recomputed = {k: v for k, v in summarize_row(row["runs"]).items() if k in stored} if row.get("runs") else {}
         if row.get("runs") and not _same_tree(recomputed, stored):
             raise ValueError(f"{row['key']}: summary does not match its runs")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading older versions (pyperf's per-version loaders): each step takes a document of version N to N + 1.
+
+
+def _v1_to_v2(doc: dict[str, Any]) -> None:
+    """Version 1 had no stop reasons and no GPU or console error capture: runs say stop_reason 'user' when the
+    user stopped them, else null (unknown); rows get empty error captures, no shims and no refusal."""
+    for row in doc["rows"]:
+        for run in (row.get("runs") or []) + (row.get("warmups") or []):
+            run.setdefault("stop_reason", "user" if run.get("stopped") else None)
+            run.setdefault("cold", False)
+        for key, empty in (("gpu_errors", None), ("console_errors", None), ("gpu_devices", []), ("shims", []),
+                           ("unsupported", None)):
+            row.setdefault(key, empty)
+
+
+def _v2_to_v3(doc: dict[str, Any]) -> None:
+    """Version 2 files written before a field existed lack it: every row and run gets the fields v3 requires
+    of them, rows written before tests were named are the chat test (prompt: their runs' prompt tokens;
+    n_gen: max_tokens), and every figure of derive_run / summarize_row missing from a run or summary (the ITL
+    slope, added under version 2) is computed from the run's own timestamps. Stored figures are kept as they
+    are. What a run did not record (the model's name, settings) is not invented: an upgraded file is read,
+    not validated against the v3 schema."""
+    max_tokens = (doc.get("settings") or {}).get("max_tokens")
+    for row in doc["rows"]:
+        for key, empty in (("engine", row.get("key")), ("is_reference", False), ("load", {}), ("warmups", []),
+                           ("runs", []), ("summary", None), ("correctness", None), ("info", {}), ("error", None),
+                           ("unsupported", None), ("shims", []), ("gpu_errors", None)):
+            if key not in row or (row[key] is None and empty is not None):
+                row[key] = empty
+        runs = row["runs"]
+        for run in runs + row["warmups"]:
+            run.setdefault("stopped", run.get("stop_reason") in ("user", "error", "context"))
+            run.setdefault("stop_reason", None)
+            run.setdefault("cold", False)
+        if "test" not in row:
+            prompt = runs[0]["prompt_tokens"] if runs else (len(doc.get("prompt_ids") or []) or None)
+            row.update(test="chat", n_prompt=row.get("n_prompt", prompt), n_gen=row.get("n_gen", max_tokens),
+                       n_depth=row.get("n_depth") or 0)
+        for run in runs + row["warmups"]:
+            stored = run.get("derived") or {}
+            run["derived"] = {k: stored.get(k, v) for k, v in derive_run(run).items()}
+        if runs:
+            stored = row["summary"] or {}
+            row["summary"] = {k: stored.get(k, v) for k, v in summarize_row(runs).items()}
+
+
+_UPGRADES = {1: _v1_to_v2, 2: _v2_to_v3}
+
+
+def upgrade(doc: dict[str, Any]) -> dict[str, Any]:
+    """A result of any readable version as a version-3 document: a copy, `doc` is left as it is. An older one
+    passes through each version's loader in turn and says `upgraded_from` (its own version); a v3 document is
+    returned as a copy, unchanged. Raises ValueError for another schema or version, and stats.TimestampError
+    (a ValueError) for out-of-order timestamps in a run whose figures must be computed."""
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or version not in READABLE_VERSIONS:
+        raise ValueError(f"not a {SCHEMA} document of version {', '.join(map(str, READABLE_VERSIONS))}")
+    if not isinstance(doc.get("rows"), list) or not all(isinstance(r, dict) for r in doc["rows"]):
+        raise ValueError("'rows' is missing or not a list of rows")
+    out = copy.deepcopy(doc)
+    while out["schema_version"] != SCHEMA_VERSION:
+        _UPGRADES[out["schema_version"]](out)
+        out["schema_version"] += 1
+    if version != SCHEMA_VERSION:
+        out["upgraded_from"] = version
+    return out

@@ -21,14 +21,17 @@ timestamps (scipy where installed, else an equivalent pure-Python test), and for
 on the per-token intervals (which decide when too few runs can: 3 runs against 3 never reach
 p < 0.05). A change is significant when p < --alpha and the mean moved at least --min-change.
 Figures are grouped Slower / Faster / Same like pyperf's compare_to -G; a verdict that changes
-(ok -> WRONG, anything -> GPU ERROR) is always reported. Writes nothing."""
+(ok -> WRONG, anything -> GPU ERROR) is always reported. Files of every schema version are read: a
+version 3 file is validated against its JSON Schema (app/core/result_schema_v3.json), versions 1 and
+2 are upgraded to 3 before anything is compared. Writes nothing."""
 
 COMPARE_EPILOG = """\
 exit codes:
   0  compared (with --fail-on: no significant slowdown beyond it, no verdict got worse)
   1  --fail-on: a figure is significantly slower by at least that much, or a verdict got worse
      (ok -> DEGRADED / WRONG / ERROR / GPU ERROR); each is named on stderr
-  2  bad input: a file that is missing or not a result JSON, another schema, or no row matches
+  2  bad input: a file that is missing or not a result JSON, another schema, a version 3 file that
+     breaks its JSON Schema (the message names the field), or no row matches
 
 examples:
   python -m app compare results/base.json results/bench-latest.json
@@ -56,7 +59,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load(path: Path) -> dict:
-    """The JSON document at `path`; CompareError (one line) when it cannot be read or parsed."""
+    """The JSON document at `path` as it is in the file (compare.compare reads it through compare.read_result:
+    validated, or upgraded to version 3); CompareError (one line) when it cannot be read or parsed."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

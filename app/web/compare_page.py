@@ -2,6 +2,8 @@
 
 The same code as `python -m app compare`; in Pyodide there is no scipy, so compare uses its pure-Python
 Mann-Whitney U, which tests/host/test_compare.py proves equal to scipy's (the page and the CLI decide alike).
+A version 3 file is validated against its JSON Schema and files of versions 1 and 2 are upgraded to 3
+(compare.read_result, with the same fastjsonschema the host uses), so the page refuses what the CLI refuses.
 State for automation: `ready` once Python is up, `running` while comparing, `done` with a comparison
 (`window.benchCompareJSON`), `error` for input that cannot be compared (the message is in #error).
 """

@@ -17,6 +17,7 @@ from pyodide.ffi import JsException  # type: ignore[import-not-found]
 
 from app.core.chat_template import TemplateError
 from app.core.gguf_header import GGUFError
+from app.core.result_schema import ResultSchemaError, validate as validate_result
 from app.core.settings import BenchSettings, SettingsError
 from app.web import environment, jsbridge
 from app.engines.protocol import EngineError
@@ -65,8 +66,9 @@ class Headless:
                 extra={"created": str(js.Date.new().toISOString()), "model_fetch": fetch},
                 on_result=self._keep, on_row=self.publish)
             check_some_engine_ran(result)
+            validate_result(result)  # the v3 JSON Schema the page and the host check too
             return "done", ""
-        except (GGUFError, SettingsError, EngineError, TemplateError) as err:
+        except (GGUFError, SettingsError, EngineError, TemplateError, ResultSchemaError) as err:
             return "error", str(err)
         except JsException as err:
             return "error", f"the runtime raised: {err}"

@@ -15,6 +15,7 @@ from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-
 
 from app.core.chat_template import TemplateError
 from app.core.gguf_header import GGUFError
+from app.core.result_schema import ResultSchemaError, validate as validate_result
 from app.core.settings import BenchSettings, SettingsError, settings_from_json
 from app.web import dom, environment, jsbridge
 from app import engines as engine_registry
@@ -205,11 +206,12 @@ class BenchPage:
                 on_result=self._keep, on_row=self.render)
             self.render()
             check_some_engine_ran(result)
+            validate_result(result)  # the v3 JSON Schema the host checks too (app/core/result_schema_v3.json)
             stopped = result["stopped_by_user"]
             self.progress(1, "stopped: finished runs kept" if stopped else "done")
             self.running = False
             self.set_state("done", "Stopped" if stopped else "Done")
-        except (GGUFError, SettingsError, EngineError, TemplateError) as err:
+        except (GGUFError, SettingsError, EngineError, TemplateError, ResultSchemaError) as err:
             self._fail(str(err))
         except JsException as err:
             self._fail(f"the browser raised: {err}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 
 import pytest
 
@@ -309,3 +310,77 @@ def test_bad_options_get_one_line_and_exit_2(tmp_path, capsys, argv, message):
     a = write(tmp_path, "a.json", syn.result([syn.row()]))
     assert main(["compare", a, a, *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+# --- older schema versions and the v3 JSON Schema ------------------------------------------------------
+
+# Real runs of llama.cpp, flare CPU and flare WebGPU (trimmed, no model data): result-v2.json written under
+# schema_version 2 (with a pp16 sweep), result-v3.json by the page under version 3 (a tg4 sweep, a GPU ERROR row).
+DATA = Path(__file__).parent / "data"
+
+
+def v2_doc() -> dict:
+    return json.loads((DATA / "result-v2.json").read_text())
+
+
+def test_a_v2_file_is_read_by_compare(tmp_path, capsys):
+    from app.core import results
+
+    old = v2_doc()
+    assert old["schema_version"] == 2
+    as_v3 = {**old, "schema_version": 3, "field_docs": results.FIELD_DOCS}
+    a, b = write(tmp_path, "v2.json", old), write(tmp_path, "v3.json", as_v3)
+    for argv in (["compare", a, b], ["compare", b, a], ["compare", a, a]):
+        assert main(argv + ["--output", "json"]) == 0
+        data = json.loads(capsys.readouterr().out)[0]
+        assert len(data["rows"]) == 4 and not data["only_base"] and not data["only_new"]
+        assert {data["base"]["schema_version"], data["new"]["schema_version"]} <= {2, 3}
+        assert [r["test"] for r in data["rows"]][2] == "pp16"
+    assert main(["compare", a, b]) == 0
+    assert "flare-web" in capsys.readouterr().out
+
+
+def test_a_v2_file_and_a_v3_file_of_the_page_compare_by_their_common_tests(tmp_path, capsys):
+    a, b = str(DATA / "result-v2.json"), str(DATA / "result-v3.json")
+    assert main(["compare", a, b, "--output", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)[0]
+    assert (data["base"]["schema_version"], data["new"]["schema_version"]) == (2, 3)
+    assert [(r["match"]["key"], r["match"]["test"]["name"]) for r in data["rows"]] == [
+        ("llamacpp-wasm", "chat"), ("flare-cpu", "chat"), ("flare-webgpu", "chat")]
+    assert data["only_base"] == ["flare-web wasm-cpu pp16"] and len(data["only_new"]) == 3
+    gpu = data["rows"][2]  # its speeds are not results in either file (SwiftShader)
+    assert gpu["verdict"]["new"] == "GPU ERROR" and all("new" in f["invalid"] for f in gpu["figures"])
+
+
+def test_compare_upgrades_a_copy_and_leaves_the_documents_alone():
+    old = v2_doc()
+    before = json.loads(json.dumps(old))
+    c = compare.compare(old, old)
+    assert old == before and c["base"]["schema_version"] == 2
+
+
+def test_a_v2_file_written_before_tests_were_named_matches_the_chat_rows():
+    old = v2_doc()
+    early = json.loads(json.dumps(old))
+    early["rows"] = [r for r in early["rows"] if r["test"] == "chat"]
+    for row in early["rows"]:
+        for key in ("test", "n_prompt", "n_gen", "n_depth"):
+            del row[key]
+        for run in row["runs"]:
+            del run["derived"]["itl_slope_ms_per_1k"]
+    c = compare.compare(early, old)
+    assert [r["match"]["key"] for r in c["rows"]] == ["llamacpp-wasm", "flare-cpu", "flare-webgpu"]
+    assert c["only_new"] == ["flare-web wasm-cpu pp16"]
+
+
+def test_a_v3_file_that_breaks_the_schema_is_bad_input_naming_the_field(tmp_path, capsys):
+    good = write(tmp_path, "good.json", syn.result([syn.row()]))
+    doc = syn.result([syn.row()])
+    doc["rows"][0]["runs"][1]["token_ids"][0] = "a"
+    bad = write(tmp_path, "bad.json", doc)
+    assert main(["compare", good, bad]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("compare: ") and err.count("\n") == 1, err
+    assert "bad.json: does not match result schema v3: rows[0].runs[1].token_ids[0]: must be integer" in err
+    with pytest.raises(compare.CompareError, match=r"rows\[0\]\.runs\[1\]\.token_ids\[0\]"):
+        compare.compare(syn.result([syn.row()]), doc)

@@ -194,3 +194,37 @@ def test_sweep_rows_are_one_llama_bench_test_each():
     records = formats.row_records(r)
     assert [(x["test"], x["n_prompt"], x["n_gen"], x["n_depth"]) for x in records] == [
         ("chat", 32, 16, 0), ("pp64", 64, 1, 0), ("tg32 @ d512", 512, 32, 512)]
+
+
+# --- CSV: one fixed column set (schema v3) ---------------------------------------------------------------
+
+
+def csv_header(result: dict) -> list[str]:
+    return next(csv.reader(io.StringIO(formats.render(result, "csv"))))
+
+
+def test_csv_header_is_the_same_whatever_engines_ran():
+    one = syn.result([syn.row()])
+    many = sample_result()
+    webgpu_only = syn.result([syn.row(key="flare-webgpu", backend="webgpu",
+                                      load={"parse_ms": 10.0, "gpu_init_ms": 20.0, "shader_ms": 5.0})])
+    sweep = syn.result([syn.row(), syn.row(run_list=syn.runs(20.0, 3, tokens=1, prompt_tokens=64), test="pp64",
+                                           n_prompt=64, n_gen=1, n_depth=0)])
+    none = syn.result([])
+    headers = [csv_header(r) for r in (one, many, webgpu_only, sweep, none)]
+    assert all(h == list(formats.CSV_COLUMNS) for h in headers)
+    assert formats.render(none, "csv") == ",".join(formats.CSV_COLUMNS)
+    for r in (one, many, webgpu_only, sweep):
+        assert [list(rec) for rec in formats.row_records(r)] == [list(formats.CSV_COLUMNS)] * len(r["rows"])
+        for line in formats.render(r, "jsonl").splitlines():
+            assert list(json.loads(line)) == list(formats.CSV_COLUMNS)
+
+
+def test_every_csv_column_is_documented_and_load_phases_add_up():
+    assert list(formats.CSV_COLUMN_DOCS) == list(formats.CSV_COLUMNS)
+    assert all(formats.CSV_COLUMN_DOCS.values())
+    r = syn.result([syn.row(load={"parse_ms": 10.0, "gpu_init_ms": 20.0, "shader_ms": 5.0}),
+                    syn.row(key="x", run_list=[], unsupported="no", load={})])
+    loaded, refused = list(csv.DictReader(io.StringIO(formats.render(r, "csv"))))
+    assert (loaded["load.parse_ms"], loaded["load.gpu_init_ms"], loaded["load.total_ms"]) == ("10.0", "20.0", "35.0")
+    assert (refused["load.parse_ms"], refused["load.total_ms"], refused["decode_tok_s.mean"]) == ("", "", "")

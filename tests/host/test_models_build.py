@@ -271,7 +271,7 @@ def test_lock_lists_jinja2_and_markupsafe_with_their_hashes(dist):
     for name in ("jinja2", "markupsafe"):
         assert sha256_file(dist / lock[name]["file_name"]) == lock[name]["sha256"]
     assert lock["jinja2"]["depends"] == ["markupsafe"]
-    assert lock["browser-llm-bench"]["depends"] == ["jinja2"], "installing the app wheel pulls jinja2 in"
+    assert "jinja2" in lock["browser-llm-bench"]["depends"], "installing the app wheel pulls jinja2 in"
 
 
 def test_markupsafe_wheel_is_pure(dist):

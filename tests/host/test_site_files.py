@@ -34,8 +34,9 @@ def test_lock_lists_only_served_wheels_with_real_hashes(dist):
         wheel = dist / entry["file_name"]
         assert wheel.exists(), f"{name}: lock points at a file that is not served"
         assert hashlib.sha256(wheel.read_bytes()).hexdigest() == entry["sha256"]
-    # host-only dependencies must not reach Pyodide; jinja2 (chat templates) is the page's own
-    assert packages["browser-llm-bench"]["depends"] == ["jinja2"]
+    # host-only dependencies must not reach Pyodide; jinja2 (chat templates) and fastjsonschema (result schema v3)
+    # are the page's own
+    assert packages["browser-llm-bench"]["depends"] == ["fastjsonschema", "jinja2"]
 
 
 def test_app_wheel_is_reproducible_and_leaves_host_code_out(tmp_path):

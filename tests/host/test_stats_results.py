@@ -62,13 +62,26 @@ def test_percentiles_interpolate_like_numpy():
 
 
 def test_check_result_catches_a_figure_that_disagrees_with_its_timestamps():
-    result = results.new_result({}, {}, [], {})
-    row = {"key": "flare-cpu", "engine": "flare-web", "backend": "wasm-cpu", "runs": [run([20.0, 30.0, 40.0])], "warmups": []}
+    # A version-3 result must also match the JSON Schema (tests/host/test_result_schema.py): the smallest such.
+    result = results.new_result({"max_tokens": 3, "runs": 1, "warmup": 0, "engines": ["flare-cpu"]}, {}, [],
+                                {"name": "m", "size": 1, "sha256": "ab" * 32})
+    row = {"key": "flare-cpu", "engine": "flare-web", "backend": "wasm-cpu", "is_reference": False, "load": {},
+           "info": {}, "correctness": None, "error": None, "unsupported": None, "shims": [], "gpu_errors": None,
+           "runs": [run([20.0, 30.0, 40.0])], "warmups": []}
     row["summary"] = results.summarize_row(row["runs"])
     result["rows"].append(row)
     results.check_result(result)
     row["runs"][0]["derived"]["decode_tok_s"] = 173.0  # a hard-coded headline
     with pytest.raises(ValueError, match="decode_tok_s"):
+        results.check_result(result)
+
+
+def test_check_result_refuses_a_version_3_result_that_breaks_the_schema():
+    result = results.new_result({"max_tokens": 3, "runs": 1, "warmup": 0, "engines": []}, {}, [],
+                                {"name": "m", "size": 1, "sha256": "ab" * 32})
+    results.check_result(result)
+    result["rows"].append({"key": "flare-cpu", "backend": "wasm-cpu", "runs": [], "warmups": []})
+    with pytest.raises(ValueError, match=r"schema v3: rows\[0\]\.engine: missing"):
         results.check_result(result)
 
 
