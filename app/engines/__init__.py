@@ -95,13 +95,13 @@ def site_features() -> dict[str, tuple[str, ...]]:
     return out
 
 
-def missing_features(key: str, features: dict[str, bool] | None) -> str | None:
-    """Why variant `key` cannot run in this runtime, from the features it declares (Variant.needs) and the
-    ones the runtime has (environment "features", app.web.environment.browser_features); None when it can,
-    or when the features are unknown (`features` None). Raises KeyError for an unknown key."""
+def missing_features(variant: Variant, features: dict[str, bool] | None) -> str | None:
+    """Why `variant` cannot run in this runtime, from the features it declares (Variant.needs) and the ones
+    the runtime has (environment "features", app.web.environment.browser_features); None when it can, or
+    when the features are unknown (`features` None: a result or runtime that does not record them)."""
     if features is None:
         return None
-    lacking = [n for n in BY_KEY[key].needs if not features.get(n, False)]
+    lacking = [n for n in variant.needs if not features.get(n, False)]
     if not lacking:
         return None
     return f"this runtime lacks {', '.join(lacking)}, which the row needs"

@@ -62,6 +62,9 @@ class Drive:
     stamps_tokens: bool = False
     prefill_is_first_token: bool = False
     correctness: str = "forced-ids"
+    # "forced-text" engines: a pure module with FORCED_METHOD, FORCED_METHOD_TEXT, PERPLEXITY_REASON and
+    # run_notes(label, generation, expected_prompt_tokens, text) -> [str] (the words of their checks).
+    text_notes: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ class EngineSpec:
             raise SpecError(f"{self.name}: correctness {self.drive.correctness!r} is not one of {CORRECTNESS}")
         if self.drive.takes_text and self.drive.correctness == "forced-ids":
             raise SpecError(f"{self.name}: an engine that takes text cannot be forced by ids")
+        if (self.drive.correctness == "forced-text") != bool(self.drive.text_notes):
+            raise SpecError(f"{self.name}: drive.text_notes names the notes module of a 'forced-text' engine, and only then")
         if ":" not in self.factory:
             raise SpecError(f"{self.name}: factory {self.factory!r} is not 'module:function'")
         if self.build and ":" not in self.build:

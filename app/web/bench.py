@@ -19,6 +19,7 @@ from typing import Any
 
 from app.core import chat_template, correctness, generation_limits, gpu_errors, results, sweeps
 from app.core.settings import BenchSettings
+from app.engines import missing_features
 from app.engines.protocol import Engine, EngineError, Model
 from app.engines.spec import Drive
 from app.web import fastloop, gpu_capture
@@ -261,6 +262,7 @@ class Benchmark:
     """
 
     prompt_text: str | None = None  # the rendered prompt (result["prompt_text"]), for engines that take text
+    features: dict[str, bool] | None = None  # the environment's "features" (set by run()); None: unknown, no refusal
 
     def __init__(self, settings: BenchSettings, model: Model, prompt_ids: list[int], passage_ids: list[int],
                  progress: Progress, log: Callable[[str], None], controller: Controller,
@@ -309,6 +311,8 @@ class Benchmark:
         await self.browser.set_adapter_limits(self.settings.webgpu_limits == "adapter")
         result["stop_ids"] = sorted(self.stop_ids)
         self.prompt_text = result.get("prompt_text")
+        # What this runtime offers (WebGPU, shader-f16, JSPI, Memory64...): rows needing more are `unsupported`.
+        self.features = (result.get("environment") or {}).get("features")
         for engine in engines:
             # The row is in the result from its start and republished after every run, so a run that hangs
             # or times out later loses nothing already measured.
@@ -401,11 +405,13 @@ class Benchmark:
         refusal = self.refusal(engine)
         if not refusal:
             refusal = await engine.unsupported_reason_async(self.model)  # what only an await can tell (a WebGPU adapter)
+        if not refusal:  # the engine said nothing itself: what its spec declares it needs, against this runtime
+            refusal = missing_features(engine.variant, self.features)
         if not refusal:
             return False
         row["unsupported"] = refusal
-        self.log(f"{name}: not run: {refusal}")
-        self._skip_rest_of_row(start_units, name, "not run")
+        self.log(f"{name}: unsupported: {refusal}")
+        self._skip_rest_of_row(start_units, name, "unsupported")
         return True
 
     async def _load(self, engine: Engine, row: dict[str, Any], name: str) -> None:
@@ -513,7 +519,7 @@ class Benchmark:
                 refusal = generation_limits.context_refusal(name, row.get("context_tokens"), test.n_prompt, test.n_gen)
                 if refusal:
                     sub["unsupported"] = refusal
-                    self.log(f"{label}: not run: {refusal}")
+                    self.log(f"{label}: unsupported: {refusal}")
                     continue
                 await self._sweep_runs(engine, sub, test, label)
             except EngineError as err:
@@ -624,7 +630,7 @@ class Benchmark:
         is sent as one max_tokens 1 request; its greedy id is compared with ref[i]. A position counts only where
         that text tokenizes back (llama.cpp 2.4) to exactly prompt_ids + ref[:i] and the engine counted as many
         prompt tokens, so both engines saw the same ids; the others are listed in `forced_skipped` with why."""
-        notes = _text_engine_notes()
+        notes = _text_engine_notes(engine)
         self._tick(f"{name}: teacher-forced check by text prefix over {len(ref)} reference tokens")
         started = time.monotonic()
         top1: list[int | None] = []
@@ -643,12 +649,12 @@ class Benchmark:
             step = await engine.forced_step(text)
             if "error" in step:
                 top1.append(None)
-                why = "its result held incomplete UTF-8 (a known wllama 3.x limit): " if step.get("utf8_loss") else ""
+                why = "its result held incomplete UTF-8 (a known limit of this engine): " if step.get("utf8_loss") else ""
                 skipped[str(i)] = f"failed step: {why}{str(step['error'])[:200]}"
                 continue
             if step.get("prompt_tokens") != len(prefix):
                 top1.append(None)
-                skipped[str(i)] = f"3.13 counted {step.get('prompt_tokens')} prompt tokens, not {len(prefix)}"
+                skipped[str(i)] = f"{engine.engine} counted {step.get('prompt_tokens')} prompt tokens, not {len(prefix)}"
                 continue
             top1.append(int(step["id"]))
         counted = [(t, r) for t, r in zip(top1, ref) if t is not None]
@@ -662,7 +668,7 @@ class Benchmark:
     async def _check_text_engine(self, engine: Engine, row: dict[str, Any], c: dict[str, Any]) -> dict[str, Any]:
         """Once per run: the engine's prompt token count against ours, no cached prompt tokens, and its ids giving its
         own text in llama.cpp 2.4. No perplexity (3.x returns no prompt log-probabilities). Findings go to row["notes"]."""
-        notes_of = _text_engine_notes()
+        notes_of = _text_engine_notes(engine)
         s = self.settings
         name = f"{engine.engine} {row['backend']}"
         generations = await engine.take_generations()
@@ -698,10 +704,10 @@ class Benchmark:
         return c
 
 
-def _text_engine_notes() -> Any:
-    """The wording of the text-prefix check and the per-run notes of text engines (pure). Today one engine takes
-    text, and its folder keeps them (app/engines/llamacpp3/notes.py: FORCED_METHOD, FORCED_METHOD_TEXT,
-    PERPLEXITY_REASON, run_notes); imported when a text engine is checked, not with this module."""
-    from app.engines.llamacpp3 import notes
+def _text_engine_notes(engine: Engine) -> Any:
+    """The wording of the text-prefix check and the per-run notes of a text engine (pure): the module its spec
+    names in `drive.text_notes` (FORCED_METHOD, FORCED_METHOD_TEXT, PERPLEXITY_REASON, run_notes), imported when
+    a text engine is checked. Raises ImportError for a spec naming a missing module."""
+    import importlib
 
-    return notes
+    return importlib.import_module(engine.spec.drive.text_notes)

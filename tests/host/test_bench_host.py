@@ -226,7 +226,8 @@ IDS_SPEC = EngineSpec(
 TEXT_SPEC = EngineSpec(
     name="faketext", title="fake text engine", factory="tests.host.test_bench_host:FakeTextEngine",
     variants=(Variant("faketext-cpu", "fake text CPU", "wasm-cpu", "#333333"),),
-    drive=Drive(takes_text=True, stamps_tokens=True, prefill_is_first_token=True, correctness="forced-text"))
+    drive=Drive(takes_text=True, stamps_tokens=True, prefill_is_first_token=True, correctness="forced-text",
+                text_notes="app.engines.llamacpp3.notes"))  # the one text engine's wording, pure
 
 
 def made(engine: FakeEngine, key: str) -> FakeEngine:
@@ -275,10 +276,11 @@ class Harness:
                                browser=self.browser)
 
     def run(self, s: BenchSettings, engines: list[FakeEngine], m: Model | None = None,
-            tokenizer: FakeTokenizer | None = None) -> dict[str, Any]:
+            tokenizer: FakeTokenizer | None = None, features: dict[str, bool] | None = None) -> dict[str, Any]:
         b = self.benchmark(s, m, tokenizer)
         b.prompt_text = s.prompt
-        return asyncio.run(b.run(engines, {"rows": [], "prompt_text": s.prompt}))
+        return asyncio.run(b.run(engines, {"rows": [], "prompt_text": s.prompt,
+                                           "environment": {"features": features}}))
 
 
 def by_test(result: dict[str, Any], key: str, test: str = "chat") -> dict[str, Any]:
@@ -491,6 +493,20 @@ def test_a_refusal_is_an_unsupported_row_decided_before_loading(kw, model_kw, wo
     bench.check_some_engine_ran(result)  # one engine ran: no error
 
 
+def test_a_row_needing_what_the_runtime_lacks_is_unsupported_before_loading():
+    h = Harness()
+    ref = made(FakeEngine(h.clock), "fake-ref")
+    gpu = made(FakeEngine(h.clock), "fake-gpu")  # its variant declares needs=("webgpu",)
+    result = h.run(settings(), [ref, gpu], features={"webgpu": False, "jspi": True})
+    row = by_test(result, "fake-gpu")
+    assert row["unsupported"] == "this runtime lacks webgpu, which the row needs"
+    assert gpu.calls == [] and not gpu.loaded and by_test(result, "fake-ref")["runs"]
+    h2 = Harness()  # the same runtime with WebGPU runs the row
+    result = h2.run(settings(), [made(FakeEngine(h2.clock), "fake-ref"), made(FakeEngine(h2.clock), "fake-gpu")],
+                    features={"webgpu": True})
+    assert by_test(result, "fake-gpu")["unsupported"] is None and by_test(result, "fake-gpu")["runs"]
+
+
 def test_when_every_engine_is_refused_the_benchmark_says_why():
     h = Harness()
     result = h.run(settings(engines=["fake-cpu"]), [made(FakeEngine(h.clock, refuse="no JSPI"), "fake-cpu")])
@@ -574,7 +590,7 @@ def test_a_text_engine_that_counts_the_prompt_differently_is_not_counted_and_say
                         [ref, text], tokenizer=FakeTokenizer()), "faketext-cpu")
     c = row["correctness"]
     assert c["forced_positions"] == 0 and c["forced_top1"] == [None, None, None]
-    assert c["forced_skipped"]["0"] == "3.13 counted 4 prompt tokens, not 3"
+    assert c["forced_skipped"]["0"] == "fake text engine counted 4 prompt tokens, not 3"
     assert any("counted 4 prompt tokens" in n for n in row["notes"])
 
 

@@ -56,7 +56,7 @@ def test_cpu_and_gpu_selections_come_from_the_declared_backends():
 
 
 def test_a_runtime_missing_a_declared_feature_refuses_the_row_in_words():
-    webgpu_key = engines.keys_with_backend("webgpu")[0]
+    webgpu_key = engines.BY_KEY[engines.keys_with_backend("webgpu")[0]]
     assert engines.missing_features(webgpu_key, None) is None  # unknown features: no verdict
     everything = dict.fromkeys(("webgpu", "shader-f16", "jspi", "memory64", "shared-array-buffer"), True)
     assert engines.missing_features(webgpu_key, everything) is None

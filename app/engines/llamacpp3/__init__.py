@@ -17,7 +17,8 @@ SPEC = EngineSpec(
     ),
     factory="app.engines.llamacpp3.engine:make",
     # Its own loop (createCompletion streaming): token times are llama.cpp's, the first token ends prefill.
-    drive=Drive(takes_text=True, stamps_tokens=True, prefill_is_first_token=True, correctness="forced-text"),
+    drive=Drive(takes_text=True, stamps_tokens=True, prefill_is_first_token=True, correctness="forced-text",
+                text_notes="app.engines.llamacpp3.notes"),
     pins=("wllama3",),
     version_pin="wllama3",
     build="app.engines.llamacpp3.host.build:plan",
