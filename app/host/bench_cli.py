@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from app.core import formats, report, results
-from app.engines import unsupported_engines
+from app.core import formats, report
 from app.core.gguf_header import GGUFError, read_header_from_path
-from app.core.settings import (
+from app.core.settings import WEBGPU_LIMITS, BenchSettings, SettingsError, expand_engines
+from app.engines import (
     DEFAULT_ENGINES,
-    ENGINE_ALIASES,
-    ENGINE_KEYS,
-    WEBGPU_LIMITS,
-    BenchSettings,
-    SettingsError,
-    expand_engines,
+    REFERENCE_KEY,
+    engines_help,
+    keys_with_backend,
+    site_features,
+    unsupported_engines,
 )
+from app.host import runtimes
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
@@ -28,11 +27,13 @@ EXIT_INTERRUPTED = 130
 
 
 BENCH_DESCRIPTION = """\
-Runs the benchmark page headless in Chromium: every engine row loads the model, generates
---max-tokens tokens greedily (--warmup runs, then --runs measured runs, each from an empty KV cache)
-and is checked against llama.cpp on the same GGUF and prompt ids. Prints the table (one row per
-engine: verdict, load, TTFT, prefill and decode speed, inter-token latency, correctness) and writes
-every raw timestamp and token id to the --json file. Builds dist/ first when it is out of date."""
+Runs the benchmark page headless in Chromium (or where --runtime says: a Selenium Grid, Deno): every
+engine row loads the model, generates --max-tokens tokens greedily (--warmup runs, then --runs
+measured runs, each from an empty KV cache) and is checked against llama.cpp on the same GGUF and
+prompt ids. Prints the table (one row per engine: verdict, load, TTFT, prefill and decode speed,
+inter-token latency, correctness) and writes every raw timestamp and token id to the --json file.
+Builds dist/ first when it is out of date."""
+
 
 BENCH_EPILOG = f"""\
 verdict column (correctness against llama.cpp on the same weights and prompt ids):
@@ -49,14 +50,14 @@ verdict column (correctness against llama.cpp on the same weights and prompt ids
 exit codes:
   0  the run finished (rows that failed are marked ERROR in the table)
   1  no row gave a result (each ERROR, GPU ERROR or unsupported), the run ran past --timeout,
-     Chromium stopped answering or is missing,
+     the browser (or Deno) stopped answering or is missing,
      or the build failed; rows measured before that are written to the --json file
   2  bad input, refused before any browser starts (or by the page): a file that is not a
      runnable GGUF, a setting out of range
 
 examples:
   python -m app bench                                   # the embedded model, 3 engine rows
-  python -m app bench --engines llamacpp,flare-cpu --max-tokens 16 --runs 1
+  python -m app bench --engines {','.join(DEFAULT_ENGINES[:2])} --max-tokens 16 --runs 1
   python -m app bench --model gemma3-270m               # the second embedded model (Gemma 3 270M Q4_K_M)
   python -m app bench --model my.gguf --timeout 600 --json results/my.json"""
 
@@ -105,10 +106,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "behaviour); 'adapter': an opt-in shim asks for the adapter's own limits instead, and the rows "
                         "are labelled 'webgpu (adapter limits)' everywhere")
     backend = p.add_mutually_exclusive_group()
-    backend.add_argument("--cpu", action="store_true", help="drop the WebGPU rows (flare and transformers.js)")
-    backend.add_argument("--gpu", action="store_true", help="drop the WASM CPU rows of flare and transformers.js (llama.cpp, the reference, stays)")
+    backend.add_argument("--cpu", action="store_true", help="drop every WebGPU row")
+    backend.add_argument("--gpu", action="store_true",
+                         help=f"drop every WASM CPU row except the reference's ({REFERENCE_KEY}), which the others are "
+                              "checked against")
     p.add_argument("--engines", default=",".join(DEFAULT_ENGINES), metavar="LIST",
-                   help=f"comma-separated, from {','.join(ENGINE_KEYS)} or the short names {','.join(ENGINE_ALIASES)}")
+                   help=f"comma-separated keys, or an engine's name for all of its keys ({engines_help()})")
     p.add_argument("--json", type=Path, default=Path("results/bench-latest.json"), metavar="PATH",
                    help="where the result JSON goes (also the partial result of a run that gave up)")
     p.add_argument("--output", choices=formats.OUTPUTS, default="text",
@@ -119,19 +122,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "go to stderr")
     p.add_argument("--markdown", dest="output", action="store_const", const="md", help="the same as --output md")
     where = p.add_argument_group("where the benchmark runs (README: \"Where the benchmark runs\")")
-    where.add_argument("--runtime", choices=("chromium", "deno"), default="chromium",
-                       help="chromium: the page in a headless Chromium (local, or Grid nodes with --grid); deno: the same "
-                            "Python benchmark in Pyodide under Deno (the pinned npm deno 2.9.6), no browser: WebGPU is "
-                            "Deno's wgpu, not Chrome's Dawn; environment.runtime says which")
-    where.add_argument("--grid", default=None, metavar="URL",
-                       help="run the page on remote WebDriver sessions of a Selenium Grid 4 (e.g. http://127.0.0.1:4444) "
-                            "instead of a local Chromium; each node's result is written beside --json (NAME.n1.json...) "
-                            "and the merged set to --json")
-    where.add_argument("--grid-browsers", type=int, default=1, metavar="N",
-                       help="with --grid: N sessions at once, each running the full benchmark (1-16)")
-    where.add_argument("--serve-host", default="127.0.0.1", metavar="ADDR",
-                       help="the address dist/ is served on and named by in the page's URL: loopback by default; give one "
-                            "the Grid's nodes can reach when they run on other machines")
+    runtimes.add_arguments(where)  # --runtime (choices from app/host/runtimes/), each runtime's options, --serve-host
     p.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
                    help="seconds for the whole command (build check included); at the deadline the browser and "
                         "every process the command started are ended, the rows measured so far are written "
@@ -173,21 +164,27 @@ def int_list(text: str) -> list[int]:
 
 
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
-    engines = expand_engines([e.strip() for e in args.engines.split(",") if e.strip()])
-    if args.cpu:
-        engines = [e for e in engines if e != "flare-webgpu"]
-    if args.cpu:
-        engines = [e for e in engines if e != "transformersjs-webgpu"]
-    if args.gpu:
-        engines = [e for e in engines if e not in ("flare-cpu", "transformersjs-wasm")]
+    """The settings the options ask for; raises SettingsError naming a field out of range."""
     return BenchSettings.from_dict({
         "prompt": args.prompt, "system": args.system, "max_tokens": args.max_tokens, "runs": args.runs,
-        "warmup": args.warmup, "engines": engines, "forced_tokens": args.forced_tokens,
+        "warmup": args.warmup, "engines": selected_engines(args), "forced_tokens": args.forced_tokens,
         "perplexity": not args.no_perplexity, "async_prefill": args.async_prefill, "ignore_eos": args.ignore_eos,
         "n_prompt": args.n_prompt, "n_gen": args.n_gen, "depth": args.depth,
         "llamacpp_threads": args.llamacpp_threads, "webgpu_limits": args.webgpu_limits,
         **_model_setting(args),
     })
+
+
+def selected_engines(args: argparse.Namespace) -> list[str]:
+    """--engines with short names expanded, less what --cpu / --gpu drop (from the engines' declared backends):
+    --cpu every webgpu row, --gpu every wasm-cpu row but the reference's."""
+    engines = expand_engines([e.strip() for e in args.engines.split(",") if e.strip()])
+    dropped: set[str] = set()
+    if args.cpu:
+        dropped |= set(keys_with_backend("webgpu"))
+    if args.gpu:
+        dropped |= set(keys_with_backend("wasm-cpu")) - {REFERENCE_KEY}
+    return [e for e in engines if e not in dropped]
 
 
 def _model_setting(args: argparse.Namespace) -> dict:
@@ -211,7 +208,7 @@ def check_model(path: Path, settings: BenchSettings) -> None:
 
     Raises GGUFError("PATH: what is wrong") for a missing or unreadable path, any malformed GGUF
     header (gguf_header.read_header_from_path turns every malformed input into GGUFError), and a
-    file that no selected engine can run (app.core.engine_support.unsupported_engines).
+    file that no selected engine can run (app.engines.unsupported_engines).
     """
     try:
         if not path.exists():
@@ -293,32 +290,30 @@ def _activity(text: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """The bench command: exit code 0 (finished), 1 (failed, timed out, browser lost), 2 (bad input)."""
     try:
-        settings = settings_from_args(args)
-        _, model_path = resolve_model(args.model)
-        if model_path is not None:
-            check_model(model_path, settings)
-        if not 0 < args.timeout <= MAX_TIMEOUT_S:
-            raise SettingsError(f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g} (a week), "
-                                f"not {args.timeout:g}")
-        check_json_path(args.json)
+        settings = checked_settings(args)
     except (SettingsError, GGUFError) as err:
         print(f"bench: {option_names(str(err))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    try:
+        runtime = runtimes.from_args(args)  # --runtime NAME, or the runtime an option of its own implies (--grid)
+    except SettingsError as err:
+        print(f"bench: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
-    from app.host.pagerun import Progress, Watchdog, describe
+    from app.host.pagerun import Watchdog, describe
 
     started = time.monotonic()
-    progress = Progress("[bench] checking the build")
+    progress = runtimes.Progress("[bench] checking the build")
 
     def gave_up() -> str:
         reason = f"gave up after {args.timeout:g} s (--timeout) while '{_activity(progress.activity)}'"
         return f"bench: {reason}; {_rows_written(progress.result(), args.json, reason)}"
 
     # The last resort: ends the command GRACE_S after the deadline whatever it is blocked in
-    # (run_page handles the deadline itself and normally returns well before).
+    # (the runtime handles the deadline itself and normally returns well before).
     watchdog = Watchdog("bench", args.timeout, gave_up).start()
     try:
-        return _run(args, settings, progress, watchdog, started)
+        return _run(args, settings, runtime, progress, watchdog, started)
     except KeyboardInterrupt:
         from app.host.chromium import kill_own_children
 
@@ -341,80 +336,102 @@ def run(args: argparse.Namespace) -> int:
         watchdog.cancel()
 
 
-def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, started: float) -> int:
+def checked_settings(args: argparse.Namespace) -> BenchSettings:
+    """The settings, every input checked before anything starts: the options, a --model file, --timeout, --json.
+
+    Raises SettingsError (a setting, --timeout, --json) or GGUFError (the model file), each naming what is wrong."""
+    settings = settings_from_args(args)
+    _, model_path = resolve_model(args.model)
+    if model_path is not None:
+        check_model(model_path, settings)
+    if not 0 < args.timeout <= MAX_TIMEOUT_S:
+        raise SettingsError(f"--timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g} (a week), "
+                            f"not {args.timeout:g}")
+    check_json_path(args.json)
+    return settings
+
+
+def _run(args: argparse.Namespace, settings: BenchSettings, runtime: runtimes.Runtime, progress: runtimes.Progress,
+         watchdog, started: float) -> int:
+    """A checked run, step by step: what the runtime needs and the build, the run itself, then the report."""
+    failed = _prepare(runtime, settings)
+    if failed is not None:
+        return failed
+    job = benchmark_job(args, settings)
+    _announce(runtime, settings, progress)
+    outcome = runtime.run(job, watchdog.remaining(), progress)
+    watchdog.cancel()
+    if outcome.state != "done":
+        return _report_unfinished(args, runtime, outcome, started)
+    return _report_finished(args, outcome, started)
+
+
+def _prepare(runtime: runtimes.Runtime, settings: BenchSettings) -> int | None:
+    """What the runtime needs (a browser, the deno binary), then dist/ brought up to date; the exit code (1) with
+    one line when either is missing or fails, else None."""
     from app.host.build import DIST, Builder, BuildError, has_transformersjs_model
     from app.host.cache import Cache, default_cache_dir
-    from app.host.chromium import ChromiumMissing, find_binaries
-    from app.host.pagerun import run_page
 
-    runtime, grid_url = getattr(args, "runtime", "chromium"), getattr(args, "grid", None)
-    grid_browsers = getattr(args, "grid_browsers", 1)
-    if runtime == "deno" and grid_url:
-        print("bench: --runtime deno runs without a browser; it does not go with --grid", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if grid_url is not None and not (grid_url.startswith(("http://", "https://")) and 1 <= grid_browsers <= 16):
-        print(f"bench: --grid must be an http(s) URL of a Selenium Grid and --grid-browsers 1-16, not {grid_url!r} "
-              f"and {grid_browsers}", file=sys.stderr)
-        return EXIT_BAD_INPUT
     try:
-        if runtime == "chromium" and not grid_url:  # a Grid's nodes have their own browsers; Deno needs none
-            find_binaries()
-    except ChromiumMissing as err:
+        runtime.preflight()
+    except runtimes.RuntimeMissing as err:
         print(f"bench: {err}", file=sys.stderr)
         return EXIT_FAILED
     print("[bench] checking the build…", file=sys.stderr, flush=True)
-    # Keep the Transformers.js model if dist/ has it; convert it if a transformers.js row is asked for.
-    wants_tjs = any(e.startswith("transformersjs") for e in settings.engines) or has_transformersjs_model(DIST)
+    # Keep the Transformers.js model if dist/ has it; convert it if a row that needs it is asked for.
+    needs_tjs = site_features().get("transformersjs", ())
+    wants_tjs = any(e in needs_tjs for e in settings.engines) or has_transformersjs_model(DIST)
     try:
         Builder(Cache(default_cache_dir()), dist=DIST, transformersjs=wants_tjs).run()
     except BuildError as err:
         print(f"bench: {err}", file=sys.stderr)
         return EXIT_FAILED
-    query = {"autorun": "1", "settings": json.dumps(settings.to_dict())}
-    extra = None
-    _, model_path = resolve_model(args.model)
-    if model_path is not None:  # an embedded id is in settings["model"]; a file is served beside dist/
-        route = f"/user-model/{model_path.name}"
-        extra = {route: model_path.resolve()}
-        query["model"] = route.lstrip("/")
-    progress.activity = "[bench] starting Chromium"
-    print(f"[bench] running {', '.join(settings.engines)} in headless Chromium "
-          f"({settings.runs} runs + {settings.warmup} warmup, {settings.max_tokens} tokens)…", file=sys.stderr, flush=True)
-    serve_host = getattr(args, "serve_host", None) or "127.0.0.1"
-    if runtime == "deno":
-        from app.host.build import BuildError as ToolError
-        from app.host.deno_runtime import run_deno
+    return None
 
-        progress.activity = "[bench] starting Deno"
-        try:
-            outcome = run_deno(DIST, json.loads(query["settings"]), watchdog.remaining(), extra=extra,
-                               model_route=query.get("model"), progress=progress)
-        except ToolError as err:
-            print(f"bench: --runtime deno: {err}", file=sys.stderr)
-            return EXIT_FAILED
-    elif grid_url:
-        outcome = _run_grid(args, query, extra, progress, watchdog, serve_host, grid_url, grid_browsers)
-    else:
-        outcome = run_page(DIST, "index.html", query, watchdog.remaining(), extra=extra, progress=progress,
-                           serve_host=serve_host)
-    watchdog.cancel()
+
+def benchmark_job(args: argparse.Namespace, settings: BenchSettings) -> runtimes.Job:
+    """What every runtime runs: dist/ and the settings; a --model file is served beside dist/ at
+    /user-model/NAME (an embedded id is in the settings' `model`)."""
+    from app.host.build import DIST
+
+    _, model_path = resolve_model(args.model)
+    if model_path is None:
+        return runtimes.Job(DIST, settings.to_dict())
+    route = f"/user-model/{model_path.name}"
+    return runtimes.Job(DIST, settings.to_dict(), model_route=route.lstrip("/"), extra={route: model_path.resolve()})
+
+
+def _announce(runtime: runtimes.Runtime, settings: BenchSettings, progress: runtimes.Progress) -> None:
+    progress.activity = f"[bench] starting {runtime.program}"
+    print(f"[bench] running {', '.join(settings.engines)} {runtime.where} "
+          f"({settings.runs} runs + {settings.warmup} warmup, {settings.max_tokens} tokens)…", file=sys.stderr, flush=True)
+
+
+def _report_unfinished(args: argparse.Namespace, runtime: runtimes.Runtime, outcome: runtimes.Outcome,
+                       started: float) -> int:
+    """A run that timed out, lost its browser or process, or ended in an error: the rows it measured (table and
+    --json, marked incomplete) and one sentence; exit 1, or 2 when the page refused the input."""
     if outcome.state in ("timeout", "lost"):
         if outcome.result is not None and outcome.result.get("rows"):
             print(text_table(outcome.result))
         if outcome.state == "timeout":
             reason = f"gave up after {args.timeout:g} s (--timeout) while '{_activity(outcome.activity)}'"
         else:
-            reason = (f"Chromium stopped answering after {time.monotonic() - started:.0f} s while "
+            reason = (f"{runtime.program} stopped answering after {time.monotonic() - started:.0f} s while "
                       f"'{_activity(outcome.activity)}' ({outcome.error})")
         print(f"bench: {reason}; {_rows_written(outcome.result, args.json, reason)}", file=sys.stderr)
         return EXIT_FAILED
-    if outcome.state != "done":
-        print(f"bench: the page ended in state '{outcome.state}': {outcome.error or 'no message'}", file=sys.stderr)
-        if outcome.result is not None and outcome.result.get("rows"):
-            print(text_table(outcome.result))
-            reason = f"the page ended in state '{outcome.state}': {outcome.error or 'no message'}"
-            print(f"({_rows_written(outcome.result, args.json, reason)})", file=sys.stderr)
-        return EXIT_BAD_INPUT if outcome.state == "error" else EXIT_FAILED
+    print(f"bench: the page ended in state '{outcome.state}': {outcome.error or 'no message'}", file=sys.stderr)
+    if outcome.result is not None and outcome.result.get("rows"):
+        print(text_table(outcome.result))
+        reason = f"the page ended in state '{outcome.state}': {outcome.error or 'no message'}"
+        print(f"({_rows_written(outcome.result, args.json, reason)})", file=sys.stderr)
+    return EXIT_BAD_INPUT if outcome.state == "error" else EXIT_FAILED
+
+
+def _report_finished(args: argparse.Namespace, outcome: runtimes.Outcome, started: float) -> int:
+    """A finished run: its result written to --json, checked (runtimes.check_received), printed in the --output
+    format; exit 1 when no row gave a result, else 0."""
     result = outcome.result
     if result is None:
         print("bench: the page finished but published no result", file=sys.stderr)
@@ -422,10 +439,18 @@ def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=1))
     try:
-        results.check_result(result)
+        runtimes.check_received(result)
     except (ValueError, KeyError, TypeError) as err:
         print(f"bench: the page's result fails its own consistency check ({err}); it is in {args.json}", file=sys.stderr)
         return EXIT_FAILED
+    _print_result(args, result, started)
+    # A run in which no row produced a result (ERROR, GPU ERROR, not run) failed, whatever else it printed.
+    no_result = [r for r in result["rows"] if report.verdict(r) in ("ERROR", "GPU ERROR", "unsupported")]
+    return EXIT_FAILED if len(no_result) == len(result["rows"]) else 0
+
+
+def _print_result(args: argparse.Namespace, result: dict, started: float) -> None:
+    """The table (or data format) on stdout; each row's answer, errors and the model line beside it."""
     output = getattr(args, "output", None) or "text"
     print(formats.render(result, output))
     info = sys.stderr if output in formats.DATA_OUTPUTS else sys.stdout  # a data format: stdout holds only the data
@@ -435,45 +460,10 @@ def _run(args: argparse.Namespace, settings: BenchSettings, progress, watchdog, 
     for row in result["rows"]:
         if row.get("output_text"):
             print(f"  {row['engine']} {row['backend']}: {row['output_text'][:100]!r}", file=info)
-    errors = [r for r in result["rows"] if r.get("error")]
-    for row in errors:
-        print(f"  {row['engine']} {row['backend']} failed: {row['error']}", file=sys.stderr)
-    # A run in which no row produced a result (ERROR, GPU ERROR, not run) failed, whatever else it printed.
-    no_result = [r for r in result["rows"] if report.verdict(r) in ("ERROR", "GPU ERROR", "unsupported")]
+    for row in result["rows"]:
+        if row.get("error"):
+            print(f"  {row['engine']} {row['backend']} failed: {row['error']}", file=sys.stderr)
     fetch = result.get("model_fetch", {})
     print(f"model {result['model']['name']} ({result['model']['size'] / 1e6:.1f} MB, sha256 {str(result['model']['sha256'])[:12]}…), "
           f"fetched from {fetch.get('source')} in {fetch.get('fetch_ms', 0):.0f} ms; wall time {time.monotonic() - started:.0f} s; "
           f"JSON: {args.json}", file=info)
-    return EXIT_FAILED if len(no_result) == len(result["rows"]) else 0
-
-
-def _run_grid(args: argparse.Namespace, query: dict, extra, progress, watchdog, serve_host: str, grid_url: str,
-              sessions: int):
-    """--grid: N sessions at once; each node's result goes beside --json (NAME.n1.json...), the merged set is the
-    outcome's result (state: the worst of the sessions')."""
-    from app.host.build import DIST
-    from app.host.grid import GridError, merge, node_result_path, run_grid
-    from app.host.pagerun import PageOutcome
-
-    print(f"[bench] {sessions} session{'s' if sessions != 1 else ''} on the Selenium Grid at {grid_url}, the site served "
-          f"on {serve_host}", file=sys.stderr, flush=True)
-    done = run_grid(DIST, "index.html", query, watchdog.remaining(), grid_url, sessions, serve_host=serve_host,
-                    extra=extra, progress=progress)
-    for session in done:
-        o = session.outcome
-        line = f"[bench] {session.node.get('label')}: {o.state}" + (f" ({o.error})" if o.error else "")
-        if o.result is not None:
-            path = node_result_path(args.json, session)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps({**o.result, "node": session.node}, indent=1))
-            line += f", its result in {path}"
-        print(line, file=sys.stderr, flush=True)
-    order = ("lost", "timeout", "error", "done")
-    state = min((s.outcome.state for s in done), key=lambda x: order.index(x) if x in order else 0)
-    errors = "; ".join(f"{s.node.get('label')}: {s.outcome.error}" for s in done if s.outcome.error)
-    try:
-        merged = merge([(s.node, s.outcome.result) for s in done], grid_url)
-    except GridError as err:
-        merged, errors = None, errors or str(err)
-    activity = "; ".join(f"{s.node.get('label')}: {s.outcome.activity}" for s in done)
-    return PageOutcome(state, errors, merged, [], activity)

@@ -1,6 +1,7 @@
-"""`bench --grid URL`: the page on remote WebDriver sessions of a Selenium Grid 4, several at once.
+"""The Selenium Grid's host parts: a remote session, who ran it, merging per-node results, a local Grid.
 
-Each session opens the same page (dist/ served on an address the nodes can reach, `--serve-host`) and runs
+`bench --grid URL` (app/host/runtimes/grid.py, the Grid runtime) runs the page on remote WebDriver sessions of
+a Selenium Grid 4, several at once. Each session opens the same page (dist/ served on an address the nodes can reach, `--serve-host`) and runs
 the full benchmark; each session's result is kept as it is (one result JSON per node, with the node's
 browser, OS and WebGPU adapter) and all are merged into one result set: a result JSON of the same schema
 whose rows carry `node` and a backend labelled with the node (`wasm-cpu [n1 chrome 156 linux]`), so
@@ -18,12 +19,10 @@ import os
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,68 +221,11 @@ def merge(results: list[tuple[dict[str, Any], dict[str, Any]]], grid_url: str) -
     return merged
 
 
-def run_sessions(n: int, run_one: Callable[[int], Any]) -> list[Any]:
-    """run_one(0..n-1) in n threads at once; the outcomes in session order."""
-    outcomes: list[Any] = [None] * n
-
-    def target(i: int) -> None:
-        outcomes[i] = run_one(i)
-
-    threads = [threading.Thread(target=target, args=(i,), name=f"grid-session-{i + 1}") for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return outcomes
-
-
 @dataclass
 class GridSession:
     index: int
-    outcome: Any  # app.host.pagerun.PageOutcome
+    outcome: Any  # app.host.runtimes.Outcome
     node: dict[str, Any]
-
-
-def run_grid(dist: Path, page: str, query: dict[str, str], timeout_s: float, grid_url: str, sessions: int,
-             serve_host: str | None = None, extra: dict[str, Path] | None = None,
-             echo: Callable[[str], None] | None = None, progress: Any = None) -> list[GridSession]:
-    """`sessions` Grid sessions at once, each running the whole page benchmark (its own server thread on
-    `serve_host`); every outcome with the node that ran it."""
-    from app.host.pagerun import Progress, _say, run_page
-
-    echo = echo or _say
-    grid_url = grid_url.rstrip("/")
-    nodes: list[dict[str, Any]] = [{} for _ in range(sessions)]
-    drivers: list[Any] = [None] * sessions
-    progresses = [Progress() for _ in range(sessions)]
-
-    def run_one(i: int) -> GridSession:
-        label = f"n{i + 1}"
-
-        def say(line: str) -> None:
-            echo(f"[{label}] {line}")
-            if progress is not None:
-                progress.activity = f"{label}: {progresses[i].activity}"
-                if i == 0:
-                    progress.result_raw = progresses[i].result_raw
-
-        def started(driver) -> None:
-            drivers[i] = driver
-            nodes[i] = node_of(driver, grid_url, i + 1, None)
-            say(f"session {driver.session_id} on {nodes[i]['node_uri'] or grid_url}: "
-                f"{nodes[i]['browser']} {nodes[i]['browser_version']} on {nodes[i]['platform']}")
-
-        outcome = run_page(dist, page, query, timeout_s, extra=extra, echo=say, progress=progresses[i],
-                           driver_factory=lambda site_url, t: start_remote(grid_url, site_url, t),
-                           serve_host=serve_host, on_start=started)
-        node = nodes[i] or {"session": i + 1, "browser": "", "browser_version": "", "platform": "", "grid": grid_url,
-                            "node_id": "", "node_uri": ""}
-        env = (outcome.result or {}).get("environment") or {}
-        node.update(user_agent=env.get("user_agent", ""), adapter=env.get("webgpu"))
-        node.setdefault("label", f"n{i + 1}")
-        return GridSession(i + 1, outcome, node)
-
-    return run_sessions(sessions, run_one)
 
 
 def node_result_path(json_path: Path, session: GridSession) -> Path:

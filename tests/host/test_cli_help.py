@@ -78,3 +78,27 @@ def test_bench_timeout_must_be_positive(value):
     proc = subprocess.run([sys.executable, "-m", "app", "bench", "--timeout", value],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--timeout must be a number of seconds above 0" in proc.stderr
+
+
+def test_cpu_and_gpu_follow_the_backends_the_engines_declare():
+    from app.engines import DEFAULT_ENGINES, ENGINE_KEYS, REFERENCE_KEY, keys_with_backend
+
+    webgpu, wasm = set(keys_with_backend("webgpu")), set(keys_with_backend("wasm-cpu"))
+    every = ",".join(ENGINE_KEYS)
+    cpu = settings_from_args(build_parser().parse_args(["bench", "--engines", every, "--cpu"])).engines
+    assert not webgpu & set(cpu) and wasm <= set(cpu)
+    assert "llamacpp3-webgpu" not in cpu  # once kept by a hand-written list
+    gpu = settings_from_args(build_parser().parse_args(["bench", "--engines", every, "--gpu"])).engines
+    assert REFERENCE_KEY in gpu, "the reference stays: the other rows are checked against it"
+    assert not (wasm - {REFERENCE_KEY}) & set(gpu) and webgpu <= set(gpu)
+    assert settings_from_args(build_parser().parse_args(["bench"])).engines == list(DEFAULT_ENGINES)
+
+
+def test_engines_and_runtime_help_come_from_the_registries():
+    from app.engines import engines_help
+    from app.host import runtimes
+
+    text = " ".join(subparsers()["bench"].format_help().split())
+    assert " ".join(engines_help().split()) in text
+    assert " ".join(runtimes.help_text().split()) in text
+    assert "{" + ",".join(runtimes.names()) + "}" in text

@@ -61,6 +61,7 @@ def test_node_result_path_sits_beside_the_json(tmp_path):
 
 @pytest.mark.parametrize("extra, message", [
     (["--runtime", "deno", "--grid", "http://127.0.0.1:1"], "does not go with --grid"),
+    (["--runtime", "grid"], "--runtime grid needs --grid URL"),
     (["--grid", "127.0.0.1:4444"], "--grid must be an http(s) URL"),
     (["--grid", "http://127.0.0.1:1", "--grid-browsers", "0"], "--grid-browsers 1-16"),
 ])

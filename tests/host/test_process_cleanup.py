@@ -97,3 +97,40 @@ def test_watchdog_cancelled_in_time_does_nothing():
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "finished" and "should not" not in proc.stderr
+
+
+def test_watchdog_has_a_stuck_runtime_remove_what_it_made(tmp_path):
+    # A runtime blocked inside a primitive past its deadline: the watchdog calls its abandon() (here: remove its
+    # temporary folder, as the Deno runtime does) before it exits, since no finally clause will run.
+    script = textwrap.dedent(f"""
+        import pathlib, shutil, tempfile, time
+        from app.host.pagerun import Watchdog
+        from app.host.runtimes import Job, Runtime
+
+        class Stuck(Runtime):
+            name = "stuck"
+            help = program = where = in_words = "stuck"
+
+            def start(self, job):
+                self.scratch = tempfile.mkdtemp(prefix="bench-stuck-", dir={str(tmp_path)!r})
+                print(self.scratch, flush=True)
+
+            def open(self, job):
+                pass
+
+            def follow(self):
+                time.sleep(300)
+
+            def collect(self, state):
+                raise AssertionError("never reached")
+
+            def abandon(self):
+                shutil.rmtree(self.scratch)
+
+        Watchdog("stuck", 1, lambda: "stuck: gave up", grace_s=1).start()
+        Stuck().run(Job(pathlib.Path(".")), 300)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and proc.stderr.strip() == "stuck: gave up", proc.stderr[-2000:]
+    scratch = Path(proc.stdout.strip())
+    assert scratch.parent == tmp_path and not scratch.exists()
