@@ -8,12 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.engines import SPECS as ENGINE_SPECS  # the pure registry: each engine folder names its pin roles
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PINS_PATH = REPO_ROOT / "pins.toml"
 KINDS = ("npm", "wheel", "sdist")
-ROLES = ("pyodide-core", "flare", "wllama", "wllama3", "chartjs", "chartjs-errorbars", "pyodide-wheel", "model", "esm", "transformersjs",
-         "onnxruntime-web", "onnxruntime-common", "pyodide-sdist", "build-tool", "model-package", "model-part",
-         "host-tool")
+# The site's own roles; each engine folder adds the roles its spec names (app/engines/<name>/__init__.py `pins`).
+SITE_ROLES = ("pyodide-core", "chartjs", "chartjs-errorbars", "pyodide-wheel", "model", "esm", "pyodide-sdist",
+              "build-tool", "model-package", "model-part", "host-tool")
+ROLES = SITE_ROLES + tuple(role for spec in ENGINE_SPECS for role in spec.pins if role not in SITE_ROLES)
 MODEL_RECIPES = ("transcode-q8_0", "concatenate")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
