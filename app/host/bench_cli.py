@@ -112,6 +112,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                               "checked against")
     p.add_argument("--engines", default=",".join(DEFAULT_ENGINES), metavar="LIST",
                    help=f"comma-separated keys, or an engine's name for all of its keys ({engines_help()})")
+    p.add_argument("--dist", type=Path, default=None, metavar="DIR",
+                   help="serve this already built site instead of building dist/ (a machine without the registries, "
+                        "e.g. the GPU bundle's)")
     p.add_argument("--json", type=Path, default=Path("results/bench-latest.json"), metavar="PATH",
                    help="where the result JSON goes (also the partial result of a run that gave up)")
     p.add_argument("--output", choices=formats.OUTPUTS, default="text",
@@ -354,7 +357,7 @@ def checked_settings(args: argparse.Namespace) -> BenchSettings:
 def _run(args: argparse.Namespace, settings: BenchSettings, runtime: runtimes.Runtime, progress: runtimes.Progress,
          watchdog, started: float) -> int:
     """A checked run, step by step: what the runtime needs and the build, the run itself, then the report."""
-    failed = _prepare(runtime, settings)
+    failed = _prepare(runtime, settings, args.dist)
     if failed is not None:
         return failed
     job = benchmark_job(args, settings)
@@ -366,9 +369,9 @@ def _run(args: argparse.Namespace, settings: BenchSettings, runtime: runtimes.Ru
     return _report_finished(args, outcome, started)
 
 
-def _prepare(runtime: runtimes.Runtime, settings: BenchSettings) -> int | None:
-    """What the runtime needs (a browser, the deno binary), then dist/ brought up to date; the exit code (1) with
-    one line when either is missing or fails, else None."""
+def _prepare(runtime: runtimes.Runtime, settings: BenchSettings, prebuilt: Path | None = None) -> int | None:
+    """What the runtime needs (a browser, the deno binary), then dist/ brought up to date (or `prebuilt`, a site
+    built elsewhere, checked to be one); the exit code (1) with one line when either is missing or fails, else None."""
     from app.host.build import DIST, Builder, BuildError, has_transformersjs_model
     from app.host.cache import Cache, default_cache_dir
 
@@ -377,6 +380,12 @@ def _prepare(runtime: runtimes.Runtime, settings: BenchSettings) -> int | None:
     except runtimes.RuntimeMissing as err:
         print(f"bench: {err}", file=sys.stderr)
         return EXIT_FAILED
+    if prebuilt is not None:
+        if not (prebuilt / "manifest.json").is_file():
+            print(f"bench: --dist {prebuilt} is not a built site (no manifest.json): run `python build.py --dist {prebuilt}`",
+                  file=sys.stderr)
+            return EXIT_FAILED
+        return None
     print("[bench] checking the build…", file=sys.stderr, flush=True)
     # Keep the Transformers.js model if dist/ has it; convert it if a row that needs it is asked for.
     needs_tjs = site_features().get("transformersjs", ())
@@ -395,10 +404,11 @@ def benchmark_job(args: argparse.Namespace, settings: BenchSettings) -> runtimes
     from app.host.build import DIST
 
     _, model_path = resolve_model(args.model)
+    dist = args.dist.resolve() if getattr(args, "dist", None) else DIST
     if model_path is None:
-        return runtimes.Job(DIST, settings.to_dict())
+        return runtimes.Job(dist, settings.to_dict())
     route = f"/user-model/{model_path.name}"
-    return runtimes.Job(DIST, settings.to_dict(), model_route=route.lstrip("/"), extra={route: model_path.resolve()})
+    return runtimes.Job(dist, settings.to_dict(), model_route=route.lstrip("/"), extra={route: model_path.resolve()})
 
 
 def _announce(runtime: runtimes.Runtime, settings: BenchSettings, progress: runtimes.Progress) -> None:

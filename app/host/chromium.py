@@ -238,10 +238,12 @@ def _chrome_class():
     return BenchChrome
 
 
-def start_chromium(extra_flags: list[str] | None = None, command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S):
+def start_chromium(extra_flags: list[str] | None = None, command_timeout_s: float = DEFAULT_COMMAND_TIMEOUT_S,
+                   extra_env: dict[str, str] | None = None):
     """A headless Chromium under chromedriver, with its own profile folder and process tag.
 
-    `command_timeout_s`: seconds one WebDriver HTTP round trip may take. Call `quit()` on the
+    `command_timeout_s`: seconds one WebDriver HTTP round trip may take; `extra_env`: variables for chromedriver,
+    which Chromium inherits (a GPU profile's Vulkan / EGL driver files). Call `quit()` on the
     result (it returns within a few seconds and kills whatever did not exit)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -257,7 +259,7 @@ def start_chromium(extra_flags: list[str] | None = None, command_timeout_s: floa
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(driver_path, env={**os.environ, TAG_VARIABLE: tag})
+    service = Service(driver_path, env={**os.environ, **(extra_env or {}), TAG_VARIABLE: tag})
     cls = _chrome_class()
     try:
         driver = cls(service=service, options=options)
