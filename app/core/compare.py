@@ -1,7 +1,16 @@
 """Is this run faster than that one, or is it noise? Two result JSONs compared row by row (pure Python).
 
-Each file is read by `read_result`: a version 3 file is validated against the v3 JSON Schema, and files of
-schema versions 1 and 2 are upgraded to version 3 (results.upgrade) before anything is compared.
+Each file is checked before any arithmetic, the same way on the host and in the page: `parse_document` refuses
+text nested deeper than MAX_DEPTH (counted before Python's parser sees it) and integers of more than
+MAX_INT_DIGITS digits; `read_result` refuses NaN, Infinity and numbers beyond MAX_NUMBER anywhere
+(`number_problems`), validates a version 3 file against the v3 JSON Schema and a version 1 or 2 file against
+the shape its loader needs (result_schema.older_problems: wrong types, booleans for numbers, negative or
+non-integer counts), re-derives every run from its timestamps, upgrades older files to version 3
+(results.upgrade) and refuses a file that holds one test twice (`duplicate_rows`). Every refusal is a
+CompareError: one line naming the file and the place in it (a field's path, or a line and column), long lists
+summarised, control characters escaped (`printable`). The host's `compare` also refuses what is not a
+regular file or is larger than MAX_RESULT_BYTES before reading it (app/host/compare_cli.py); the page checks
+the chosen file's size before reading it.
 
 Rows are matched by `match_key` (engine key, backend, the model's sha256 and the test: `row_test`). For each figure
 (decode tok/s, TTFT, prefill tok/s, ITL p50) the change of the mean in percent and whether it is
@@ -19,7 +28,9 @@ tests/host/test_compare.py checks against scipy on many random samples, so page 
 from __future__ import annotations
 
 import html
+import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -210,51 +221,263 @@ def token_intervals(row: dict[str, Any]) -> list[float]:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Input checks
+# Input checks: every file is checked before any arithmetic
+
+MAX_RESULT_BYTES = 64 * 1024 * 1024  # a result of 7 engines x 10 runs of 2,048 tokens is about 10 MB
+MAX_DEPTH = 32  # a result nests 7 deep at most (rows[].gpu_devices[].raised_limits.NAME.now)
+MAX_INT_DIGITS = 20  # an integer literal longer than this is refused before Python converts it
+MAX_NUMBER = 2.0 ** 64  # no count, size, id, limit or millisecond reading comes near it
+MAX_PROBLEMS_SHOWN = 3  # a longer list of problems is summarised: the first few, then how many more
+MAX_MESSAGE = 240  # characters of one problem, or of one value quoted in a message
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: Any) -> str:
+    """`text` with control characters (terminal escape codes, newlines, bidirectional overrides) written as
+    escapes (\\x1b, \\n, \\u202e): what the text table, Markdown and error lines show of a file's strings."""
+    def escape(m: re.Match) -> str:
+        c = m.group()
+        return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+    return _CONTROL.sub(escape, str(text))
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """A value quoted in a message: repr-like, control characters escaped, at most `limit` characters."""
+    text = printable(repr(value))
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    text = printable(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def summarise(problems: Sequence[str]) -> str:
+    """'p1; p2; p3 (and 4,997 more)': a long list of problems as one line of bounded length."""
+    shown = "; ".join(_one_line(p) for p in problems[:MAX_PROBLEMS_SHOWN])
+    more = len(problems) - MAX_PROBLEMS_SHOWN
+    return shown + (f" (and {more:,} more)" if more > 0 else "")
+
+
+def too_large(name: str, size: int, limit: int = MAX_RESULT_BYTES) -> str:
+    """The one line refusing a file of `size` bytes, over `limit`, before it is read."""
+    return (f"{_one_line(name)}: {size:,} bytes, more than the {limit:,} a result file may have; "
+            "give the --json file of python -m app bench or the page's Export JSON")
+
+
+# JSON strings (their brackets do not nest anything), then the structural brackets.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[{]}")
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+_PLACE_TOKENS = 2_000_000
+
+
+def nesting_problem(text: str, limit: int = MAX_DEPTH) -> str | None:
+    """'line L column C: nested deeper than LIMIT' for JSON text nested past `limit`, else None; counted
+    without parsing (Python's parser recurses once per level: 200,000 levels overflow Pyodide's stack).
+    Linear: strings are cut out by a regular expression and the depth is a running sum in C."""
+    from array import array
+    from itertools import accumulate
+
+    skeleton = _JSON_STRING.sub("", text).encode("utf-8", "surrogatepass")
+    steps = array("b")
+    steps.frombytes(skeleton.translate(None, _NOT_BRACKETS).translate(_BRACKETS))
+    if max(accumulate(steps), default=0) <= limit:
+        return None
+    # The place: a second, slower walk that stops at the first level too deep, or after _PLACE_TOKENS tokens
+    # (a crafted file of tens of MB of shallow brackets before the deep part), saying "after" that place.
+    depth, pos, after = 0, 0, False
+    for n, m in enumerate(_JSON_TOKEN.finditer(text)):
+        c = m.group()
+        pos = m.start()
+        if c in "[{":
+            depth += 1
+            if depth > limit:
+                break
+        elif c in "]}":
+            depth -= 1
+        if n >= _PLACE_TOKENS:
+            after = True
+            break
+    line = text.count("\n", 0, pos) + 1
+    column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+    return (f"{'after ' if after else ''}line {line:,} column {column:,}: nested deeper than {limit} levels "
+            "(a result nests 7 at most)")
+
+
+class _Oversized:
+    """An integer literal too long to convert (parse_document): number_problems names its place."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _parse_int(literal: str) -> Any:
+    digits = len(literal.lstrip("-"))
+    return _Oversized(digits) if digits > MAX_INT_DIGITS else int(literal)
+
+
+def parse_document(text: str, name: str) -> Any:
+    """JSON text -> the document; CompareError (one line naming `name` and the line and column) when it does not
+    parse or nests deeper than MAX_DEPTH (checked before parsing). NaN, Infinity and oversized numbers parse,
+    and read_result refuses them naming their field."""
+    where = _one_line(name)
+    deep = nesting_problem(text)
+    if deep:
+        raise CompareError(f"{where}: {deep}")
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except json.JSONDecodeError as err:
+        raise CompareError(f"{where}: not JSON ({err.msg} at line {err.lineno} column {err.colno}); give a result "
+                           "JSON of python -m app bench or the page's Export JSON") from None
+    except RecursionError:  # not reached after nesting_problem; kept so no parser recursion becomes a traceback
+        raise CompareError(f"{where}: nested too deep to read") from None
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def path_text(path: Sequence[Any]) -> str:
+    """('rows', 0, 'runs', 1, 'prefill_start_ms') -> 'rows[0].runs[1].prefill_start_ms' (the schema's spelling)."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENTIFIER.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{short(part, 40)}]"
+    return out or "the result"
+
+
+def _plain_numbers(values: list) -> bool:
+    """True when every item is a finite number within +-MAX_NUMBER (booleans too: the schema refuses those)."""
+    try:
+        return all(map(math.isfinite, values)) and max(map(abs, values), default=0) <= MAX_NUMBER
+    except (TypeError, OverflowError):  # not all numbers, or an integer too large for a float: item by item
+        return False
+
+
+def number_problems(doc: Any, limit: int = 1000) -> tuple[list[str], int]:
+    """Every number of `doc` that no arithmetic may see: NaN, Infinity, beyond +-MAX_NUMBER, or an integer
+    literal of more than MAX_INT_DIGITS digits; each as 'PATH: what'. Returns (the first `limit`, the count).
+    Iterative, so a deep document (given as a dict, not through parse_document) cannot exhaust the stack."""
+    found: list[str] = []
+    count = 0
+    stack: list[tuple[Any, tuple]] = [(doc, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            stack.extend((v, path + (k,)) for k, v in reversed(list(value.items())))
+            continue
+        if isinstance(value, list):
+            if _plain_numbers(value):  # the bulk of a result (token ids, timestamps): checked at C speed
+                continue
+            stack.extend((v, path + (i,)) for i, v in reversed(list(enumerate(value))))
+            continue
+        if isinstance(value, _Oversized):
+            problem = f"an integer of {value.digits:,} digits (numbers in a result are below {MAX_NUMBER:.3g})"
+        elif isinstance(value, float) and math.isnan(value):
+            problem = "NaN is not a number a result can hold"
+        elif isinstance(value, float) and math.isinf(value):
+            problem = f"{'-' if value < 0 else ''}Infinity is not a number a result can hold"
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_NUMBER:
+            problem = f"{short(value, 30)} is too large (numbers in a result are below {MAX_NUMBER:.3g})"
+        else:
+            continue
+        count += 1
+        if len(found) < limit:
+            found.append(f"{path_text(path)}: {problem}")
+    return found, count
+
+
+def _refuse(name: str, what: str, problems: Sequence[str], count: int | None = None) -> CompareError:
+    """One line: the file, what is wrong, the first problems and how many more (`count`: all of them)."""
+    shown = list(problems[:MAX_PROBLEMS_SHOWN])
+    text = summarise(shown)
+    more = (len(problems) if count is None else count) - len(shown)
+    if more > 0:
+        text += f" (and {more:,} more)"
+    return CompareError(f"{_one_line(name)}: {what}{text}")
 
 
 def check_document(doc: Any, name: str) -> None:
-    """Raise CompareError (one line naming `name`) unless `doc` is a result JSON this version reads."""
+    """Raise CompareError (one line naming `name` and the place) unless `doc` is a result JSON this version reads
+    and compare can do arithmetic on: its schema and version, then every number finite and in range, then the
+    v3 JSON Schema (version 3) or the shape the older loaders need (versions 1 and 2), then every run's
+    timestamps in order."""
+    where = _one_line(name)
     if not isinstance(doc, dict) or "schema" not in doc:
-        raise CompareError(f"{name}: not a {results.SCHEMA} result JSON (no 'schema' field); "
+        raise CompareError(f"{where}: not a {results.SCHEMA} result JSON (no 'schema' field); "
                            "give the --json file of python -m app bench or the page's Export JSON")
     if doc["schema"] != results.SCHEMA:
-        raise CompareError(f"{name}: schema {doc['schema']!r}, not {results.SCHEMA!r}: only benchmark results compare")
-    if doc.get("schema_version") not in results.READABLE_VERSIONS:
-        raise CompareError(f"{name}: schema version {doc.get('schema_version')!r}; this version reads "
+        raise CompareError(f"{where}: schema {short(doc['schema'])}, not {results.SCHEMA!r}: "
+                           "only benchmark results compare")
+    version = doc.get("schema_version")
+    if isinstance(version, bool) or version not in results.READABLE_VERSIONS:
+        raise CompareError(f"{where}: schema version {short(version)}; this version reads "
                            f"{', '.join(map(str, results.READABLE_VERSIONS))}")
     if not isinstance(doc.get("rows"), list):
-        raise CompareError(f"{name}: 'rows' is missing or not a list")
+        raise CompareError(f"{where}: 'rows' is missing or not a list")
     for i, row in enumerate(doc["rows"]):
-        where = f"{name}: rows[{i}]"
         if not isinstance(row, dict) or not isinstance(row.get("key"), str) or not isinstance(row.get("backend"), str):
-            raise CompareError(f"{where} has no engine 'key' and 'backend'")
-        for j, run in enumerate(row.get("runs") or []):
-            missing = [k for k in ("prompt_tokens", "prefill_start_ms", "prefill_end_ms", "token_times_ms")
-                       if not isinstance(run, dict) or k not in run]
-            if missing:
-                raise CompareError(f"{where}.runs[{j}] lacks {', '.join(missing)}")
-            try:
-                results.derive_run(run)
-            except (TypeError, ValueError, ZeroDivisionError) as err:
-                raise CompareError(f"{where}.runs[{j}]: {err}") from None
-
-
-def read_result(doc: Any, name: str) -> dict[str, Any]:
-    """`doc` as the current schema version, ready to compare: checked (check_document); a version 3 file
-    validated against the v3 JSON Schema (app.core.result_schema); a version 1 or 2 file, written before
-    the schema existed, upgraded (results.upgrade, on a copy: `doc` is left as it is). Raises CompareError,
-    one line naming `name` and, for the schema, the path of the first bad field."""
-    check_document(doc, name)
-    if doc["schema_version"] == results.SCHEMA_VERSION:
+            raise CompareError(f"{where}: rows[{i}] has no engine 'key' and 'backend'")
+    bad_numbers, count = number_problems(doc, MAX_PROBLEMS_SHOWN)
+    if bad_numbers:
+        raise _refuse(name, "", bad_numbers, count)
+    if version == results.SCHEMA_VERSION:
         problems = result_schema.problems(doc)
         if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise CompareError(f"{name}: does not match result schema v{results.SCHEMA_VERSION}: {problems[0]}{more}")
+            raise _refuse(name, f"does not match result schema v{results.SCHEMA_VERSION}: ", problems)
+    else:
+        problems = result_schema.older_problems(doc)
+        if problems:
+            raise _refuse(name, f"does not match what a schema v{version} result holds: ", problems)
+    for i, row in enumerate(doc["rows"]):
+        for kind in ("runs", "warmups"):
+            for j, run in enumerate(row.get(kind) or []):
+                missing = [k for k in ("prompt_tokens", "prefill_start_ms", "prefill_end_ms", "token_times_ms")
+                           if k not in run]
+                if missing:
+                    raise CompareError(f"{where}: rows[{i}].{kind}[{j}] lacks {', '.join(missing)}")
+                try:
+                    results.derive_run(run)
+                except (TypeError, ValueError, ZeroDivisionError, OverflowError) as err:
+                    raise CompareError(f"{where}: rows[{i}].{kind}[{j}]: {_one_line(str(err))}") from None
+
+
+def duplicate_rows(result: dict[str, Any], key=None) -> list[str]:
+    """'rows[0] and rows[3]: flare-web wasm-cpu chat tg16, prompt 32' for every test a result holds twice (the same
+    `key`: match_key by default); compare would otherwise keep one of them by file order."""
+    key = key or match_key
+    seen: dict[Any, int] = {}
+    out = []
+    for i, row in enumerate(result["rows"]):
+        k = key(result, row)
+        if k in seen:
+            out.append(f"rows[{seen[k]}] and rows[{i}] are the same test ({_row_name(result, row)}, model "
+                       f"{model_sha(result, row)[:8] or 'unknown'})")
+        else:
+            seen[k] = i
+    return out
+
+
+def read_result(doc: Any, name: str, key=None) -> dict[str, Any]:
+    """`doc` as the current schema version, ready to compare: checked (check_document: numbers, the v3 JSON Schema
+    or the older versions' shape, timestamps); a version 1 or 2 file upgraded (results.upgrade, on a copy: `doc` is
+    left as it is); a test held twice refused, both rows named (duplicate_rows, by `key`). Raises CompareError,
+    one line naming `name` and the place of the first problems."""
+    check_document(doc, name)
     try:
-        return results.upgrade(doc)
-    except ValueError as err:
-        raise CompareError(f"{name}: {err}") from None
+        upgraded = results.upgrade(doc)
+    except (ValueError, TypeError, KeyError, AttributeError) as err:
+        raise CompareError(f"{_one_line(name)}: {_one_line(str(err))}") from None
+    twice = duplicate_rows(upgraded, key)
+    if twice:
+        raise _refuse(name, "a result holds each test once; ", twice)
+    return upgraded
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -322,18 +545,20 @@ def compare_figure(fig: Figure, base_row: dict, new_row: dict, min_change: float
 def compare(base: dict[str, Any], new: dict[str, Any], min_change: float = DEFAULT_MIN_CHANGE,
             alpha: float = DEFAULT_ALPHA, base_name: str = "base", new_name: str = "new",
             key=match_key, use_scipy: bool = True) -> dict[str, Any]:
-    """Compare NEW with BASE, each read by `read_result` (a v1 or v2 file upgraded to v3 first). Raises
-    CompareError for bad input (a v3 file that breaks the v3 schema included) or when no row matches.
+    """Compare NEW with BASE, each read by `read_result` (checked; a v1 or v2 file upgraded to v3 first). Raises
+    CompareError for bad input (a v3 file that breaks the v3 schema, NaN, a test held twice...) or when no row
+    matches.
 
     `key(result, row)` says which rows are the same test (match_key: engine, backend, model, test)."""
-    base, new = read_result(base, base_name), read_result(new, new_name)
+    base, new = read_result(base, base_name, key), read_result(new, new_name, key)
     base_rows = {key(base, r): r for r in base["rows"]}
     new_rows = {key(new, r): r for r in new["rows"]}
     matched = [k for k in base_rows if k in new_rows]
     if not matched:
-        raise CompareError(f"no row of {new_name} matches a row of {base_name} by engine, backend, model and test "
-                           f"({base_name}: {_keys_text(base, base_rows) or 'no rows'}; "
-                           f"{new_name}: {_keys_text(new, new_rows) or 'no rows'})")
+        raise CompareError(_one_line(
+            f"no row of {new_name} matches a row of {base_name} by engine, backend, model and test "
+            f"({base_name}: {_keys_text(base, base_rows) or 'no rows'}; "
+            f"{new_name}: {_keys_text(new, new_rows) or 'no rows'})", 2000))
     impl = f"scipy {scipy_version()}" if use_scipy and scipy_version() else "pure Python"
     rows = []
     for k in matched:
@@ -410,7 +635,7 @@ def failures(comparisons: list[dict[str, Any]], fail_on: float) -> list[str]:
     """What makes `--fail-on` fail: a significant slowdown of at least `fail_on`, or a verdict that got worse."""
     out = []
     for c, row in all_rows(comparisons):
-        name = f"{c['new']['name']}: {row['engine']} {row['backend']} {row['test']}"
+        name = printable(f"{c['new']['name']}: {row['engine']} {row['backend']} {row['test']}")
         if row["verdict"]["worse"]:
             out.append(f"{name}: verdict {row['verdict']['base']} -> {row['verdict']['new']}")
         for f in row["figures"]:
@@ -459,7 +684,8 @@ def _note(f: dict) -> str:
 
 
 def group_rows(comparison: dict[str, Any], strike=lambda text: text) -> dict[str, list[list[str]]]:
-    """The table's cells by group; a GPU ERROR side's figures go through `strike` (never a plain number)."""
+    """The table's cells by group, control characters escaped (`printable`: a file's engine name cannot send
+    terminal escape codes); a GPU ERROR side's figures go through `strike` (never a plain number)."""
     fmt = {f.key: f.fmt for f in FIGURES}
     out: dict[str, list[list[str]]] = {g: [] for g, _ in GROUPS}
     for row in comparison["rows"]:
@@ -468,15 +694,16 @@ def group_rows(comparison: dict[str, Any], strike=lambda text: text) -> dict[str
             for side in f.get("invalid") or []:
                 if cells[side] != "-":
                     cells[side] = strike(cells[side])
-            out[f["group"]].append([row["engine"], row["backend"], row["test"], f["label"], cells["base"], cells["new"],
-                                    _change(f["change"]), _p(f["p_runs"]), _p(f["p_tokens"]), _note(f)])
+            out[f["group"]].append([printable(row["engine"]), printable(row["backend"]), printable(row["test"]),
+                                    f["label"], cells["base"], cells["new"], _change(f["change"]), _p(f["p_runs"]),
+                                    _p(f["p_tokens"]), printable(_note(f))])
     return out
 
 
 def header_lines(comparison: dict[str, Any]) -> list[str]:
     b, n, t = comparison["base"], comparison["new"], comparison["test"]
-    return [(f"base {b['name']} ({b['created'] or 'no date'}, {b['runs']} runs) -> new {n['name']} "
-             f"({n['created'] or 'no date'}, {n['runs']} runs)"),
+    return [printable(f"base {b['name']} ({_one_line(b['created'] or 'no date', 60)}, {b['runs']} runs) -> new "
+                      f"{n['name']} ({_one_line(n['created'] or 'no date', 60)}, {n['runs']} runs)"),
             (f"{t['name']} ({t['implementation']}): significant when p < {t['alpha']:g} and the mean moved at least "
              f"{t['min_change']:.0%}; decode tok/s falls back to its per-token intervals when too few runs can decide")]
 
@@ -492,7 +719,7 @@ def footer_lines(comparison: dict[str, Any]) -> list[str]:
         lines.append("only in base (not compared): " + "; ".join(comparison["only_base"]))
     if comparison["only_new"]:
         lines.append("only in new (not compared): " + "; ".join(comparison["only_new"]))
-    return lines + list(comparison["warnings"])
+    return [printable(x) for x in lines + list(comparison["warnings"])]
 
 
 def to_text(comparisons: list[dict[str, Any]]) -> str:
@@ -571,17 +798,6 @@ def to_html(comparisons: list[dict[str, Any]]) -> str:
         out.append("</div>")
         parts.append("".join(out))
     return "".join(parts)
-
-
-def parse_document(text: str, name: str) -> Any:
-    """JSON text -> the document; CompareError (one line naming `name`) when it does not parse."""
-    import json
-
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise CompareError(f"{name}: not JSON ({err.msg} at line {err.lineno}); give a result JSON "
-                           "of python -m app bench or the page's Export JSON") from None
 
 
 def parse_alpha(text: Any, what: str = "--alpha") -> float:

@@ -7,7 +7,9 @@ per process on first use and never asked to fill in defaults: a result is checke
 
 `validate(result)` raises ResultSchemaError naming the first bad field by its path (`rows[1].runs[0].
 prefill_start_ms: must be number`); `problems(result)` lists every one. Older documents (schema_version 1
-and 2) have no schema: read them through `results.upgrade` first.
+and 2) were written before the schema: `older_problems(doc)` checks them against the shape their loaders
+(results.upgrade) and compare need, which is the v3 schema with fewer fields required (`older_schema`): every
+field that is there has its v3 type (no booleans for numbers, no negative or fractional counts).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 SCHEMA_FILE = "result_schema_v3.json"  # in this package (app.core)
 
 _compiled: Any = None
+_compiled_older: Any = None
 
 
 class ResultSchemaError(ValueError):
@@ -36,15 +39,53 @@ def schema() -> dict[str, Any]:
     return json.loads(resources.files("app.core").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
 
 
+def _compile(definition: dict[str, Any]) -> Any:
+    import fastjsonschema  # type: ignore[import-untyped]
+
+    # use_default=False: a schema "default" must never be written into the result being checked;
+    # fast_fail=False: every problem is reported, not only the first.
+    return fastjsonschema.compile(definition, use_default=False, use_formats=False, fast_fail=False)
+
+
 def _validator() -> Any:
     global _compiled
     if _compiled is None:
-        import fastjsonschema  # type: ignore[import-untyped]
-
-        # use_default=False: a schema "default" must never be written into the result being checked;
-        # fast_fail=False: every problem is reported, not only the first.
-        _compiled = fastjsonschema.compile(schema(), use_default=False, use_formats=False, fast_fail=False)
+        _compiled = _compile(schema())
     return _compiled
+
+
+# What a version 1 or 2 file must hold for results.upgrade and compare to read it: identity and rows, each row's
+# engine key and backend, each run's prompt size and raw timestamps. Everything else was added under those
+# versions at some point (results.py's history), so it may be absent; where present it has its v3 type.
+OLDER_REQUIRED = {
+    "": ["schema", "schema_version", "rows"],
+    "row": ["key", "backend"],
+    "run": ["prompt_tokens", "prefill_start_ms", "prefill_end_ms", "token_times_ms"],
+    "settings": [], "model": [], "asset": [], "node": [],
+}
+
+
+def older_schema() -> dict[str, Any]:
+    """The shape of a version 1 or 2 result: the v3 schema with only OLDER_REQUIRED required, schema_version 1 or
+    2, and a run's stored figures and a row's stored summary free in shape (compare recomputes both from the
+    timestamps; the loader fills in what they lack)."""
+    older = schema()
+    older["title"] = "browser-llm-bench result, schema_version 1 or 2, as its loader reads it"
+    older["properties"]["schema_version"] = {"enum": [1, 2]}
+    older["required"] = OLDER_REQUIRED[""]
+    for name, required in OLDER_REQUIRED.items():
+        if name:
+            older["definitions"][name]["required"] = required
+    older["definitions"]["run"]["properties"]["derived"] = {"type": "object"}
+    older["definitions"]["row"]["properties"]["summary"] = {"type": ["object", "null"]}
+    return older
+
+
+def _older_validator() -> Any:
+    global _compiled_older
+    if _compiled_older is None:
+        _compiled_older = _compile(older_schema())
+    return _compiled_older
 
 
 def _where(name: str) -> str:
@@ -70,9 +111,18 @@ def _describe(err: Any) -> list[str]:
 
 def problems(result: Any) -> list[str]:
     """Every way `result` breaks the v3 schema, one line each naming the field's path; [] when it is valid."""
+    return _problems(_validator(), result)
+
+
+def older_problems(doc: Any) -> list[str]:
+    """Every way a version 1 or 2 `doc` breaks the shape its loader reads (older_schema), one line each naming
+    the field's path; [] when results.upgrade can read it."""
+    return _problems(_older_validator(), doc)
+
+
+def _problems(validator: Any, result: Any) -> list[str]:
     import fastjsonschema  # type: ignore[import-untyped]
 
-    validator = _validator()
     try:
         validator(result)
     except fastjsonschema.JsonSchemaValuesException as errors:

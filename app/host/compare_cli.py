@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -25,13 +27,18 @@ Figures are grouped Slower / Faster / Same like pyperf's compare_to -G; a verdic
 version 3 file is validated against its JSON Schema (app/core/result_schema_v3.json), versions 1 and
 2 are upgraded to 3 before anything is compared. Writes nothing."""
 
-COMPARE_EPILOG = """\
+COMPARE_EPILOG = f"""\
 exit codes:
   0  compared (with --fail-on: no significant slowdown beyond it, no verdict got worse)
   1  --fail-on: a figure is significantly slower by at least that much, or a verdict got worse
      (ok -> DEGRADED / WRONG / ERROR / GPU ERROR); each is named on stderr
-  2  bad input: a file that is missing or not a result JSON, another schema, a version 3 file that
-     breaks its JSON Schema (the message names the field), or no row matches
+  2  bad input, one line on stderr naming the file and the place in it (a field's path, or a line
+     and column; long lists summarised): a file that is missing, not a regular file (a FIFO, a
+     device) or larger than {compare.MAX_RESULT_BYTES // 2**20} MiB (both checked before reading), not JSON, nested deeper
+     than {compare.MAX_DEPTH}, another schema, a version 3 file that breaks its JSON Schema or an older one of
+     the wrong shape (wrong types, booleans for numbers, negative or fractional counts), NaN,
+     Infinity, numbers beyond 2^64 or integers of more than {compare.MAX_INT_DIGITS} digits, timestamps out of
+     order, one test held twice (both rows named), or no row matches
 
 examples:
   python -m app compare results/base.json results/bench-latest.json
@@ -58,17 +65,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="aligned text tables, Markdown tables, or the comparison as JSON")
 
 
+_NOT_REGULAR = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def read_bytes(path: Path, limit: int = compare.MAX_RESULT_BYTES) -> bytes:
+    """The bytes of the regular file at `path`, at most `limit`; CompareError (one line) for anything else. Opened
+    without blocking (a FIFO with no writer would wait for ever) and checked with fstat on the open file, so what
+    is checked is what is read: a FIFO, a device (/dev/zero never ends), a folder or a socket is refused before a
+    byte is read, and so is a file larger than `limit`; one that grows while read is cut at `limit` + 1 and refused."""
+    name = compare.printable(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise compare.CompareError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise compare.CompareError(f"{name}: a folder, not a result JSON") from None
+    except OSError as err:
+        raise compare.CompareError(f"{name}: cannot read it ({err.strerror or err})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((what for test, what in _NOT_REGULAR if test(info.st_mode)), "not a regular file")
+            raise compare.CompareError(f"{name}: {kind}, not a result JSON file")
+        if info.st_size > limit:
+            raise compare.CompareError(compare.too_large(str(path), info.st_size, limit))
+        f = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with f:
+        try:
+            data = f.read(limit + 1)
+        except OSError as err:
+            raise compare.CompareError(f"{name}: cannot read it ({err.strerror or err})") from None
+    if len(data) > limit:
+        raise compare.CompareError(compare.too_large(str(path), len(data), limit))
+    return data
+
+
 def load(path: Path) -> dict:
     """The JSON document at `path` as it is in the file (compare.compare reads it through compare.read_result:
-    validated, or upgraded to version 3); CompareError (one line) when it cannot be read or parsed."""
+    checked, validated, or upgraded to version 3); CompareError (one line) when it cannot be read or parsed:
+    not a regular file, too large (read_bytes), not UTF-8, not JSON or nested too deep (compare.parse_document)."""
+    data = read_bytes(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise compare.CompareError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise compare.CompareError(f"{path}: a folder, not a result JSON") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise compare.CompareError(f"{path}: cannot read it ({err})") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise compare.CompareError(f"{compare.printable(path)}: not UTF-8 text (byte {err.start:,}); "
+                                   "give a result JSON of python -m app bench or the page's Export JSON") from None
     return compare.parse_document(text, str(path))
 
 
