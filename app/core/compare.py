@@ -266,11 +266,13 @@ def too_large(name: str, size: int, limit: int = MAX_RESULT_BYTES) -> str:
             "give the --json file of python -m app bench or the page's Export JSON")
 
 
-# JSON strings (their brackets do not nest anything), then the structural brackets.
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+# A JSON string (its brackets nest nothing): unrolled, so it never backtracks, and an unterminated one runs to the
+# end of the text (a crafted '"\\"\\"\\"...' would otherwise be tried again from every quote: quadratic).
+_STRING = r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)'
+_JSON_STRING = re.compile(_STRING, re.DOTALL)
 _BRACKETS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[{]}")
-_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+_JSON_TOKEN = re.compile(_STRING + r"|[\[\]{}]", re.DOTALL)
 _PLACE_TOKENS = 2_000_000
 
 
@@ -345,7 +347,7 @@ def path_text(path: Sequence[Any]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _IDENTIFIER.fullmatch(part):
+        elif isinstance(part, str) and _IDENTIFIER.fullmatch(part):
             out += f".{part}" if out else part
         else:
             out += f"[{short(part, 40)}]"
