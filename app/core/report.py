@@ -131,10 +131,31 @@ def row_cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
-def _marked(row: dict[str, Any], strike: Any) -> list[str]:
+def browser_cell(row: dict[str, Any]) -> str:
+    """The browser a merged row ran in ("firefox 153", "chrome 156"): its node's (a Grid node, or one browser of
+    `--browser all`); "" for a row of a single run (the environment says where)."""
+    node = row.get("node") or {}
+    return f"{node.get('browser') or ''} {str(node.get('browser_version') or '').split('.')[0]}".strip()
+
+
+def columns(result: dict[str, Any]) -> list[str]:
+    """COLUMNS, with "browser" after the verdict when the rows come from more than one place (merged results)."""
+    if any(browser_cell(r) for r in result["rows"]):
+        return COLUMNS[:3] + ["browser"] + COLUMNS[3:]
+    return list(COLUMNS)
+
+
+def cells_of(result: dict[str, Any], row: dict[str, Any]) -> list[str]:
+    """row_cells, in the order of columns(result)."""
     cells = row_cells(row)
+    return cells[:3] + [browser_cell(row) or "-"] + cells[3:] if len(columns(result)) > len(COLUMNS) else cells
+
+
+def _marked(row: dict[str, Any], strike: Any, result: dict[str, Any] | None = None) -> list[str]:
+    names = columns(result) if result is not None else COLUMNS
+    cells = cells_of(result, row) if result is not None else row_cells(row)
     if speeds_invalid(row):
-        cells = [strike(c) if name in SPEED_COLUMNS and c != "-" else c for name, c in zip(COLUMNS, cells)]
+        cells = [strike(c) if name in SPEED_COLUMNS and c != "-" else c for name, c in zip(names, cells)]
     return cells
 
 
@@ -168,11 +189,13 @@ def row_notes(row: dict[str, Any]) -> list[str]:
 
 def to_text(result: dict[str, Any]) -> str:
     """The table as aligned plain text (CLI), struck-through speeds marked 'x', notes under the table."""
-    rows = [COLUMNS] + [_marked(r, _plain_strike) for r in result["rows"]]
-    widths = [max(_width(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    names = columns(result)
+    rows = [names] + [_marked(r, _plain_strike, result) for r in result["rows"]]
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(names))]
+    first_number = names.index("load s")
     out = []
     for n, r in enumerate(rows):
-        out.append("  ".join(_pad(c, w, right=i > 3) for i, (c, w) in enumerate(zip(r, widths))))
+        out.append("  ".join(_pad(c, w, right=i >= first_number) for i, (c, w) in enumerate(zip(r, widths))))
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
     return "\n".join(out + _footnotes(result))
@@ -195,9 +218,10 @@ def _footnotes(result: dict[str, Any]) -> list[str]:
 
 
 def to_markdown(result: dict[str, Any]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    names = columns(result)
+    lines = ["| " + " | ".join(names) + " |", "|" + "|".join("---" for _ in names) + "|"]
     for row in result["rows"]:
-        lines.append("| " + " | ".join(_marked(row, lambda c: f"~~{c}~~")) + " |")
+        lines.append("| " + " | ".join(_marked(row, lambda c: f"~~{c}~~", result)) + " |")
     return "\n".join(lines + _footnotes(result))
 
 
@@ -207,13 +231,14 @@ VERDICT_CLASS = {"WRONG": "bad", "ERROR": "bad", "GPU ERROR": "bad", "DEGRADED":
 
 def to_html(result: dict[str, Any]) -> str:
     """The results table; engine, backend and verdict are the first three (sticky) columns."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    names = columns(result)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in names)
     body = []
     for row in result["rows"]:
-        cells = row_cells(row)
+        cells = cells_of(result, row)
         invalid = speeds_invalid(row)
         tds = []
-        for i, (name, x) in enumerate(zip(COLUMNS, cells)):
+        for i, (name, x) in enumerate(zip(names, cells)):
             text = html.escape(x)
             if i == 2:
                 tds.append(f'<td class="verdict {VERDICT_CLASS.get(x, "")}">{text}</td>')
@@ -224,7 +249,7 @@ def to_html(result: dict[str, Any]) -> str:
         body.append(f'<tr data-row="{html.escape(row["key"])}" data-verdict="{html.escape(cells[2])}">{"".join(tds)}</tr>')
         for note in row_notes(row):
             # The note stays in view while the table scrolls sideways (a sticky block inside the wide cell).
-            body.append(f'<tr class="note"><td colspan="{len(COLUMNS)}" class="bad"><div>{html.escape(note)}</div></td></tr>')
+            body.append(f'<tr class="note"><td colspan="{len(names)}" class="bad"><div>{html.escape(note)}</div></td></tr>')
     notes = "".join(f"<li>{html.escape(n)}</li>" for n in result_notes(result))
     return (f'<table class="results"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
             + (f'<ul class="result-notes warn">{notes}</ul>' if notes else ""))
@@ -281,6 +306,7 @@ def result_notes(result: dict[str, Any]) -> list[str]:
     for r in result["rows"]:
         if _token_counts(r):
             by_test.setdefault(str(r.get("test") or "chat"), []).append(r)
+    lines += software_adapter_notes(result)
     for test, measured in by_test.items():
         if len({c for r in measured for c in _token_counts(r)}) > 1:
             detail = "; ".join(f"{r['engine']} {r['backend']} {'/'.join(map(str, sorted(set(_token_counts(r)))))} "
@@ -289,6 +315,22 @@ def result_notes(result: dict[str, Any]) -> list[str]:
             lines.append(f"rows generated different numbers of tokens{where}, so their figures cover different "
                          f"lengths: {detail}")
     return lines
+
+
+def software_adapter_notes(result: dict[str, Any]) -> list[str]:
+    """One line per software WebGPU adapter that measured rows ran on (isFallbackAdapter: SwiftShader in Chromium,
+    Mesa's lavapipe in Firefox here): those speeds are a CPU's, not a GPU's."""
+    env = result.get("environment") or {}
+    by_adapter: dict[str, list[str]] = {}
+    for row in result["rows"]:
+        if not str(row.get("backend", "")).startswith("webgpu") or not row.get("runs"):
+            continue
+        adapter = (row.get("node") or {}).get("adapter") if row.get("node") else env.get("webgpu")
+        if isinstance(adapter, dict) and adapter.get("is_fallback_adapter"):
+            name = " ".join(str(adapter.get(k) or "") for k in ("vendor", "architecture", "description")).strip()
+            by_adapter.setdefault(name or "unnamed", []).append(f"{row['engine']} {row['backend']}")
+    return [f"WebGPU on a software adapter ({name}, isFallbackAdapter): {', '.join(dict.fromkeys(rows))} ran on the CPU "
+            "through it; their speeds are not a GPU's" for name, rows in by_adapter.items()]
 
 
 def _token_counts(row: dict[str, Any]) -> list[int]:

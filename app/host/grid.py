@@ -193,28 +193,33 @@ def node_of(driver, grid_url: str, index: int, result: dict[str, Any] | None) ->
     return node
 
 
-def merge(results: list[tuple[dict[str, Any], dict[str, Any]]], grid_url: str) -> dict[str, Any]:
+def merge(results: list[tuple[dict[str, Any], dict[str, Any]]], grid_url: str | None,
+          runtime: str = "grid") -> dict[str, Any]:
     """One result set from (node, result) pairs: the first result's settings, model and prompt, and every node's
     rows, each with `node` (its label, browser, OS, adapter) and its backend labelled with the node, so rows of
-    different nodes never match each other and `compare` pairs a node's rows with the same node's in another set."""
+    different nodes never match each other and `compare` pairs a node's rows with the same node's in another set.
+
+    The Grid's sessions (`grid_url`), and `--browser all`'s browsers run one after another on this machine
+    (`grid_url` None, `runtime` "browsers": each node is one browser, labelled "firefox 153")."""
     usable = [(node, result) for node, result in results if result and result.get("rows") is not None]
     if not usable:
-        raise GridError("no session published a result")
+        raise GridError("no session published a result" if grid_url else "no browser published a result")
     merged = copy.deepcopy(usable[0][1])
     merged["rows"] = []
     merged["environment"] = {
         **{k: v for k, v in merged.get("environment", {}).items()},
-        "runtime": "grid",
-        "grid": grid_url,
+        "runtime": runtime,
+        **({"grid": grid_url} if grid_url else {}),
         "nodes": [{**node, "environment": result.get("environment")} for node, result in usable],
     }
     for node, result in usable:
         for row in result["rows"]:
             row = copy.deepcopy(row)
-            row["node"] = {k: node[k] for k in ("label", "browser", "browser_version", "platform", "node_id", "adapter")}
+            row["node"] = {k: node.get(k, "") for k in ("label", "browser", "browser_version", "platform", "node_id", "adapter")}
             row["backend"] = f"{row['backend']} [{node['label']}]"
             merged["rows"].append(row)
-    merged["grid_sessions"] = len(results)
+    if grid_url:
+        merged["grid_sessions"] = len(results)
     incomplete = [f"{node['label']}: {result.get('incomplete')}" for node, result in usable if result.get("incomplete")]
     if incomplete:
         merged["incomplete"] = "; ".join(incomplete)

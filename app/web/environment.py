@@ -93,7 +93,19 @@ def webgpu_absent_reason(adapter: dict[str, Any] | None, runtime: str) -> str | 
         return ("Deno's navigator.gpu.requestAdapter() returned null: wgpu found no Vulkan or GL adapter "
                 "(no GPU driver, no Vulkan loader, no Mesa); the WebGPU rows need a GPU with a Vulkan driver "
                 "(VK_DRIVER_FILES) and libvulkan1")
+    if runtime == "firefox":
+        return ("navigator.gpu.requestAdapter() returned null: Firefox needs dom.webgpu.enabled and "
+                "gfx.webgpu.ignore-blocklist in its profile and a Vulkan driver (Mesa's lavapipe without a GPU)")
     return "navigator.gpu.requestAdapter() returned null (start Chromium with --enable-unsafe-webgpu)"
+
+
+def page_runtime(user_agent: str) -> str:
+    """The browser engine a page runs in, from its user agent: "firefox", "webkit" or "chromium" (the default)."""
+    if "Firefox/" in user_agent:
+        return "firefox"
+    if "AppleWebKit/" in user_agent and "Chrome/" not in user_agent:
+        return "webkit"
+    return "chromium"
 
 
 def adapter_text(adapter: dict[str, Any] | None, absent: str | None = None) -> str:
@@ -104,9 +116,13 @@ def adapter_text(adapter: dict[str, Any] | None, absent: str | None = None) -> s
     return f"{name} - {kind}, maxStorageBufferBindingSize {adapter['max_storage_buffer_binding_size'] >> 20} MiB"
 
 
-async def collect(site: dict[str, Any], runtime: str = "chromium") -> dict[str, Any]:
-    """The environment record of a result; `runtime`: "chromium" (the page) or "deno" (app.web.headless)."""
+async def collect(site: dict[str, Any], runtime: str | None = None) -> dict[str, Any]:
+    """The environment record of a result; `runtime`: "deno" (app.web.headless), else the page's browser engine
+    from its user agent ("chromium", "firefox", "webkit")."""
     import pyodide  # type: ignore[import-not-found]
+
+    runtime = runtime or page_runtime(str(js.navigator.userAgent))
+
 
     adapter = await webgpu_adapter()
     env = {

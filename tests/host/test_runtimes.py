@@ -38,7 +38,7 @@ def site(tmp_path) -> Path:
 # --- the registry ------------------------------------------------------------------------------------------------
 def test_the_registry_finds_one_class_per_module_default_first():
     reg = runtimes.registry()
-    assert list(reg) == ["chromium", "grid", "deno"]
+    assert [n for n in reg if n in ("chromium", "firefox", "grid", "deno")] == ["chromium", "firefox", "grid", "deno"]
     assert runtimes.default_name() == "chromium"
     for name, cls in reg.items():
         assert issubclass(cls, Runtime) and cls.name == name and cls.__module__ == f"app.host.runtimes.{name}"
@@ -57,37 +57,39 @@ def test_runtime_choices_and_help_come_from_the_registry():
 
 
 def test_a_new_runtime_is_one_module_and_nothing_else(tmp_path, site, monkeypatch):
-    # A Firefox runtime dropped beside the others: --runtime firefox works without touching bench_cli.
-    (tmp_path / "firefox.py").write_text(textwrap.dedent('''
+    # A Servo runtime dropped beside the others: --runtime servo (and --browser servo) work without touching bench_cli.
+    (tmp_path / "servo.py").write_text(textwrap.dedent('''
         from app.host.runtimes._webdriver import WebDriverRuntime
 
-        class FirefoxRuntime(WebDriverRuntime):
-            name = "firefox"
-            help = "the page in a local headless Firefox"
-            program = "Firefox"
-            where = "in headless Firefox"
-            in_words = "runs a local headless Firefox"
+        class ServoRuntime(WebDriverRuntime):
+            name = "servo"
+            browser = "servo"
+            help = "the page in a local headless Servo"
+            program = "Servo"
+            where = "in headless Servo"
+            in_words = "runs a local headless Servo"
             order = 30
 
             def new_driver(self, site_url, command_timeout_s):
-                raise OSError("no geckodriver here")
+                raise OSError("no servodriver here")
 
-        RUNTIME = FirefoxRuntime
+        RUNTIME = ServoRuntime
     '''))
     monkeypatch.setattr(runtimes, "__path__", [*runtimes.__path__, str(tmp_path)])
     runtimes.registry.cache_clear()
     try:
-        assert runtimes.names() == ["chromium", "grid", "deno", "firefox"]
-        runtime = runtimes.from_args(bench_args("--runtime", "firefox"))
-        assert type(runtime).__name__ == "FirefoxRuntime"
-        with pytest.raises(SettingsError, match="--runtime firefox runs a local headless Firefox; it does not go with --grid"):
-            runtimes.from_args(bench_args("--runtime", "firefox", "--grid", "http://127.0.0.1:4444"))
+        assert runtimes.names()[:2] == ["chromium", "firefox"] and runtimes.names()[-1] == "servo"
+        assert runtimes.browser_names()[-2:] == ["servo", "all"]
+        runtime = runtimes.from_args(bench_args("--runtime", "servo"))
+        assert type(runtime).__name__ == "ServoRuntime"
+        with pytest.raises(SettingsError, match="--runtime servo runs a local headless Servo; it does not go with --grid"):
+            runtimes.from_args(bench_args("--runtime", "servo", "--grid", "http://127.0.0.1:4444"))
         # It inherits the whole run: a browser that does not start is an outcome in words, and dist/ is served.
         outcome = runtime.run(Job(site, {"engines": []}), 5, echo=lambda line: None)
-        assert (outcome.state, outcome.error) == ("lost", "Firefox did not start: no geckodriver here")
+        assert (outcome.state, outcome.error) == ("lost", "Servo did not start: no servodriver here")
         assert runtime.server is None  # stopped serving
     finally:
-        sys.modules.pop("app.host.runtimes.firefox", None)
+        sys.modules.pop("app.host.runtimes.servo", None)
         runtimes.registry.cache_clear()
 
 
@@ -106,7 +108,7 @@ def test_a_runtime_module_that_misses_the_interface_is_refused_when_the_registry
         runtimes._check(runtimes.get("deno"), "other")
     with pytest.raises(runtimes.RegistryError, match="subclass of Runtime"):
         runtimes._check(object, "x")
-    with pytest.raises(KeyError, match="choose from chromium, grid, deno"):
+    with pytest.raises(KeyError, match="choose from chromium, firefox, .*deno"):
         runtimes.get("safari")
 
 

@@ -55,20 +55,20 @@ def text_of(cell) -> str:
     return "".join(parts)
 
 
-def test_notebook_typing_a_cell_and_reading_its_output(chromium, site_url):
-    open_fresh_notebook(chromium, site_url, cells=[""])
-    editor = chromium.find_element("css selector", ".cell .cm-content")
+def test_notebook_typing_a_cell_and_reading_its_output(browser, site_url):  # in every browser (conftest)
+    open_fresh_notebook(browser, site_url, cells=[""])
+    editor = browser.find_element("css selector", ".cell .cm-content")
     editor.click()
     editor.send_keys('print("hello from a cell")')
     editor.send_keys(Keys.ENTER, "6 * 7")
     editor.send_keys(Keys.SHIFT, Keys.ENTER)
-    cell = wait_cell(chromium, 0)
+    cell = wait_cell(browser, 0)
     assert cell["source"] == 'print("hello from a cell")\n6 * 7'
     assert text_of(cell) == "hello from a cell\n42"
-    shown = chromium.find_element("css selector", ".cell .outputs").text
+    shown = browser.find_element("css selector", ".cell .outputs").text
     assert "hello from a cell" in shown and "42" in shown
-    assert chromium.find_element("css selector", ".cell .count").text == "[1]"
-    assert len(chromium.execute_script("return window.notebook.cells()")) == 2  # Shift+Enter moved on to a new cell
+    assert browser.find_element("css selector", ".cell .count").text == "[1]"
+    assert len(browser.execute_script("return window.notebook.cells()")) == 2  # Shift+Enter moved on to a new cell
 
 
 @pytest.mark.model

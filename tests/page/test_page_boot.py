@@ -20,14 +20,14 @@ def wait_for_state(driver, states, timeout=90):
     raise AssertionError(f"page state stayed {state!r} for {timeout} s")
 
 
-def test_page_reaches_ready_and_is_cross_origin_isolated(chromium, site_url):
-    chromium.get(site_url)
-    state = wait_for_state(chromium, {"ready", "error"})
-    error = chromium.find_element("id", "error").text
+def test_page_reaches_ready_and_is_cross_origin_isolated(browser, site_url):  # in every browser (conftest)
+    browser.get(site_url)
+    state = wait_for_state(browser, {"ready", "error"})
+    error = browser.find_element("id", "error").text
     assert state == "ready", f"page error: {error}"
-    assert chromium.execute_script("return self.crossOriginIsolated") is True
-    env = chromium.find_element("id", "env-table").text
+    assert browser.execute_script("return self.crossOriginIsolated") is True
+    env = browser.find_element("id", "env-table").text
     assert "Python 3.13" in env and "Pyodide 0.29.3" in env and "flare-web 0.2.21" in env
     assert "crossOriginIsolated yes" in env
-    ready_ms = float(chromium.execute_script("return document.documentElement.dataset.readyMs"))
+    ready_ms = float(browser.execute_script("return document.documentElement.dataset.readyMs"))
     assert 0 < ready_ms < 90_000

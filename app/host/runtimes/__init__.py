@@ -7,8 +7,12 @@ own options (`--grid`...) and the choice between them come from here, so adding 
 is one more module here, and nothing in bench_cli:
 
     chromium.py  the page in a local headless Chromium (the default)
+    firefox.py   the page in a local headless Firefox over WebDriver BiDi (no geckodriver)
     grid.py      the page on N remote sessions of a Selenium Grid 4, merged (`--grid URL` picks it)
     deno.py      the Python benchmark in Pyodide under Deno, no browser
+
+A runtime whose class sets `browser` (chromium, firefox, ...) is also picked by `--browser NAME`, the user-facing
+name; `--browser all` runs every such runtime one after another and merges their rows (`_browsers.py`).
 
 `_base.py` is the interface (Job, Progress, Outcome, Runtime); `_webdriver.py` the page loop every browser
 runtime shares (a browser module overrides `new_driver`).
@@ -90,9 +94,22 @@ def help_text() -> str:
     return "; ".join(f"{cls.name}: {cls.help}" for cls in registry().values()) + "; environment.runtime says which"
 
 
+def browser_names() -> list[str]:
+    """--browser's choices: each local browser runtime's `browser` (registry order), then "all"."""
+    from app.host.runtimes._browsers import browser_runtimes
+
+    return [*browser_runtimes(), "all"]
+
+
 def add_arguments(group: argparse._ArgumentGroup) -> None:
-    """--runtime, then each runtime's own options (in registry order), then --serve-host (every runtime serves dist/)."""
+    """--runtime, --browser, then each runtime's own options (in registry order), then --serve-host (every runtime
+    serves dist/)."""
     group.add_argument("--runtime", choices=names(), default=default_name(), help=help_text())
+    group.add_argument("--browser", choices=browser_names(), default=None,
+                       help="the browser the page runs in (the same as --runtime NAME for a browser); 'all': every "
+                            "one installed here, one after another, rows merged and labelled with their browser, "
+                            "each browser's own result beside --json (NAME.firefox.json...); default: the default "
+                            "runtime's")
     for cls in registry().values():
         cls.add_arguments(group)
     group.add_argument("--serve-host", default="127.0.0.1", metavar="ADDR",
@@ -107,6 +124,18 @@ def from_args(args: argparse.Namespace) -> Runtime:
     from app.core.settings import SettingsError
 
     name = getattr(args, "runtime", None) or default_name()
+    browser = getattr(args, "browser", None)
+    if browser is not None:
+        if name not in (default_name(), browser):
+            raise SettingsError(f"--runtime {name} {get(name).in_words}; it does not go with --browser {browser}")
+        implied = [flag for cls in registry().values() if (flag := cls.implied_by(args)) is not None]
+        if implied:
+            raise SettingsError(f"--browser {browser} runs local browsers; it does not go with {implied[0]}")
+        if browser == "all":
+            from app.host.runtimes._browsers import AllBrowsersRuntime
+
+            return AllBrowsersRuntime.from_args(args)
+        name = browser
     for cls in registry().values():
         flag = cls.implied_by(args)
         if flag is None or cls.name == name:
