@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the benchmark and the tests need on a fresh Debian machine:
-# Chromium + chromedriver (Debian packages) and this project with its test extra (PyPI).
+# Chromium + chromedriver, Firefox ESR + Mesa's Vulkan drivers (Debian packages) and this project with its test extra (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,15 @@ if ! command -v java >/dev/null; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q openjdk-17-jre-headless
+fi
+
+# Firefox ESR (--browser firefox, driven over WebDriver BiDi: no geckodriver) and Mesa's Vulkan drivers (lavapipe: the
+# software WebGPU adapter Firefox's wgpu finds on a machine without a GPU); skipped when firefox-esr is there.
+if ! command -v firefox-esr >/dev/null || [ ! -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ]; then
+  echo "[setup] installing firefox-esr and mesa-vulkan-drivers (Firefox, WebGPU through lavapipe)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q firefox-esr mesa-vulkan-drivers
 fi
 
 # BENCH_EXTRAS=test,convert adds the Transformers.js conversion's heavy dependencies (torch, ...).
