@@ -405,7 +405,13 @@ class Benchmark:
         refusal = self.refusal(engine)
         if not refusal:
             refusal = await engine.unsupported_reason_async(self.model)  # what only an await can tell (a WebGPU adapter)
-        if not refusal:  # the engine said nothing itself: what its spec declares it needs, against this runtime
+        if not refusal and missing_features(engine.variant, self.features):
+            # The engine said nothing itself, and the runtime lacked something the spec declares at page load:
+            # ask again before refusing (a GPU adapter can answer later than the first probe).
+            fresh = await self.browser.runtime_features()
+            if fresh is not None and fresh != self.features:
+                self.log(f"{name}: the runtime's features asked again: {sorted(k for k, v in fresh.items() if v)}")
+                self.features = fresh
             refusal = missing_features(engine.variant, self.features)
         if not refusal:
             return False

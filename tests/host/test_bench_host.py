@@ -507,6 +507,15 @@ def test_a_row_needing_what_the_runtime_lacks_is_unsupported_before_loading():
     assert by_test(result, "fake-gpu")["unsupported"] is None and by_test(result, "fake-gpu")["runs"]
 
 
+def test_a_feature_missing_at_page_load_is_asked_again_before_the_row_is_refused():
+    # On a real GPU the page's first requestAdapter() can answer null and a later one the adapter.
+    h = Harness()
+    h.browser.features = {"webgpu": True}
+    result = h.run(settings(), [made(FakeEngine(h.clock), "fake-ref"), made(FakeEngine(h.clock), "fake-gpu")],
+                   features={"webgpu": False})
+    assert by_test(result, "fake-gpu")["unsupported"] is None and by_test(result, "fake-gpu")["runs"]
+
+
 def test_when_every_engine_is_refused_the_benchmark_says_why():
     h = Harness()
     result = h.run(settings(engines=["fake-cpu"]), [made(FakeEngine(h.clock, refuse="no JSPI"), "fake-cpu")])

@@ -105,5 +105,10 @@ class PyodideBrowser(Browser):
         raw = recorder.end()
         return json.loads(str(raw)) if raw is not None else None
 
+    async def runtime_features(self) -> dict[str, bool] | None:
+        from app.web import environment  # noqa: PLC0415 - asked only when a row would be refused
+
+        return environment.browser_features(await environment.webgpu_adapter())
+
     async def measure_memory(self) -> dict[str, Any]:
         return json.loads(str(await (await self._capture()).measureMemory()))

@@ -41,6 +41,7 @@ class HostBrowser(Browser):
         self.modules = dict(modules or {})
         self.yield_every_ms = yield_every_ms
         self.memory_bytes = memory_bytes
+        self.features: dict[str, bool] | None = None  # what runtime_features() answers (a test sets it)
         self.yields = 0  # how many times the decode loop gave the "browser" its turn
         self.during_yield: Callable[[], None] | None = None  # what the page does in that turn (a click on Stop)
         self.visibility = 0  # page hidden / shown count, as web/static/run_hygiene.js keeps it
@@ -111,6 +112,9 @@ class HostBrowser(Browser):
     async def capture_end(self) -> dict[str, Any] | None:
         bucket, self.bucket = self.bucket, None
         return bucket
+
+    async def runtime_features(self) -> dict[str, bool] | None:
+        return self.features  # a test sets what the runtime offers when asked again (None: unknown)
 
     async def measure_memory(self) -> dict[str, Any]:
         if self.memory_bytes is None:

@@ -93,6 +93,12 @@ class Browser(ABC):
         """Close the row's bucket after letting pending errors arrive; its raw record
         ({"events": [...], "dropped": int, "devices": [...]}, see app.core.gpu_errors.summarize) or None."""
 
+    async def runtime_features(self) -> dict[str, bool] | None:
+        """The features engines declare (app.engines.spec.BROWSER_FEATURES) this runtime offers now, asked afresh:
+        a GPU adapter can answer later than the page's first probe (seen on an NVIDIA H200, Chromium's first
+        start). None where unknown."""
+        return None
+
     @abstractmethod
     async def measure_memory(self) -> dict[str, Any]:
         """The page's memory as the browser counts it: {"bytes": int, "ms": float} or {"error": why}."""
