@@ -15,16 +15,30 @@ def _attr(obj: Any, name: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+ADAPTER_TRIES = 3  # requestAdapter() calls before "no adapter" (Chromium on an NVIDIA H200: the first answered null)
+ADAPTER_RETRY_S = 0.5
+
+
 async def webgpu_adapter() -> dict[str, Any] | None:
+    """The WebGPU adapter's facts ({vendor, architecture, ..., shader_f16}), {"error": why}, or None (no adapter
+    after ADAPTER_TRIES requests ADAPTER_RETRY_S seconds apart: a GPU process can answer late on its first start)."""
+    import asyncio  # noqa: PLC0415
+
     gpu = getattr(js.navigator, "gpu", None)
     if gpu is None:
         return None
-    try:
-        adapter = await gpu.requestAdapter()
-        if adapter is None or type(adapter).__name__ == "JsNull":
-            adapter = None  # JS null arrives as pyodide's jsnull, not None
-    except Exception as err:  # noqa: BLE001 - a browser that throws here has no usable adapter
-        return {"error": str(err)}
+    adapter = None
+    for attempt in range(ADAPTER_TRIES):
+        try:
+            adapter = await gpu.requestAdapter()
+            if adapter is None or type(adapter).__name__ == "JsNull":
+                adapter = None  # JS null arrives as pyodide's jsnull, not None
+        except Exception as err:  # noqa: BLE001 - a browser that throws here has no usable adapter
+            return {"error": str(err)}
+        if adapter is not None:
+            break
+        if attempt + 1 < ADAPTER_TRIES:
+            await asyncio.sleep(ADAPTER_RETRY_S)
     if adapter is None:
         return None
     info = _attr(adapter, "info")
@@ -54,6 +68,13 @@ def browser_features(adapter: dict[str, Any] | None) -> dict[str, bool]:
     exists; memory64: a 64-bit memory validates; shared-array-buffer: SharedArrayBuffer is defined (it needs
     cross-origin isolation in browsers; WebKitGTK also needs JSC_useSharedArrayBuffer=1).
     """
+    usable = adapter is not None and "error" not in adapter
+    return {"webgpu": usable, "shader-f16": bool(usable and adapter.get("shader_f16")), **wasm_features()}
+
+
+def wasm_features() -> dict[str, bool]:
+    """The WebAssembly side of browser_features: jspi, memory64, shared-array-buffer (what an engine that ships
+    several builds chooses by, synchronously)."""
     from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]  # noqa: PLC0415 - browser only
 
     wasm = js.WebAssembly
@@ -61,9 +82,7 @@ def browser_features(adapter: dict[str, Any] | None) -> dict[str, bool]:
         memory64 = bool(wasm.validate(to_js(MEMORY64_PROBE)))
     except JsException:
         memory64 = False
-    usable = adapter is not None and "error" not in adapter
-    return {"webgpu": usable, "shader-f16": bool(usable and adapter.get("shader_f16")),
-            "jspi": hasattr(wasm, "Suspending"), "memory64": memory64,
+    return {"jspi": hasattr(wasm, "Suspending"), "memory64": memory64,
             "shared-array-buffer": getattr(js, "SharedArrayBuffer", None) is not None}
 
 
@@ -122,7 +141,6 @@ async def collect(site: dict[str, Any], runtime: str | None = None) -> dict[str,
     import pyodide  # type: ignore[import-not-found]
 
     runtime = runtime or page_runtime(str(js.navigator.userAgent))
-
 
     adapter = await webgpu_adapter()
     env = {
