@@ -6,6 +6,7 @@
 # driver plugs into them), installs the carried wheels into $WORK/site, and runs our own `python3 -m app bench` with
 # `--gpu-profile nvidia-vulkan` on the carried site (--dist), once per line of $BENCH_GPU_RUNS (each line: a name and
 # the options of that run). Deno bundle: unpacks libvulkan1 beside deno and runs `--runtime deno` (no browser).
+# BENCH_GPU_OVERLAY=DIR copies DIR over the unpacked bundle (app/, dist files) before anything runs.
 # BENCH_GPU_ARGS adds options to every run (e.g. "--max-tokens 4 --runs 1 --warmup 0 --forced-tokens 0").
 set -euo pipefail
 PIECES=$(cd "${1:-$(dirname "$0")}" && pwd)
@@ -15,6 +16,8 @@ WORK=${BENCH_GPU_WORK:-/tmp/bench-gpu}
 rm -rf "$WORK" && mkdir -p "$WORK"
 cat "$PIECES"/bundle.tar.xz.part* | xz -d | tar -x -C "$WORK"
 B="$WORK/bundle"
+# A newer app/ and changed site files carried beside the pieces (an overlay) replace the bundle's own.
+if [ -n "${BENCH_GPU_OVERLAY:-}" ]; then cp -r "$BENCH_GPU_OVERLAY"/. "$B"/; fi
 RUNTIME=$(cat "$B/RUNTIME" 2>/dev/null || echo deno)
 ICD=""
 for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
