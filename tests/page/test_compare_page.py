@@ -26,21 +26,21 @@ def choose(driver, tmp_path, base, new):
         driver.find_element("id", element_id).send_keys(str(path))
 
 
-def test_two_files_are_compared_in_the_page_as_on_the_command_line(chromium, site_url, tmp_path):
+def test_two_files_are_compared_in_the_page_as_on_the_command_line(browser, site_url, tmp_path):  # in every browser (conftest)
     base = syn.result([syn.row(run_list=syn.runs(20.0, 5, seed=1))])
     new = syn.result([syn.row(run_list=syn.runs(15.0, 5, seed=2), forced=0.2)], created="2026-01-02T00:00:00.000Z")
-    open_page(chromium, site_url)
-    choose(chromium, tmp_path, base, new)
-    assert wait_state(chromium, {"done", "error"}, timeout=60) == "done", chromium.find_element("id", "error").text
-    page = json.loads(chromium.execute_script("return window.benchCompareJSON"))[0]
+    open_page(browser, site_url)
+    choose(browser, tmp_path, base, new)
+    assert wait_state(browser, {"done", "error"}, timeout=60) == "done", browser.find_element("id", "error").text
+    page = json.loads(browser.execute_script("return window.benchCompareJSON"))[0]
     host = compare.compare(base, new, base_name="base.json", new_name="new.json")
     assert page["test"]["implementation"] == "pure Python"
     for p_fig, h_fig in zip(page["rows"][0]["figures"], host["rows"][0]["figures"]):
         assert p_fig["group"] == h_fig["group"]
         assert p_fig["p_runs"] == pytest.approx(h_fig["p_runs"], rel=1e-9)
-    text = chromium.find_element("id", "comparison").text
+    text = browser.find_element("id", "comparison").text
     assert "Slower (2)" in text and "decode tok/s" in text and "ok -> WRONG (worse)" in text
-    assert "| engine | backend | test |" in chromium.find_element("id", "compare-md").get_attribute("value")
+    assert "| engine | backend | test |" in browser.find_element("id", "compare-md").get_attribute("value")
 
 
 def test_a_file_that_is_not_a_result_says_so_in_one_line(chromium, site_url, tmp_path):
