@@ -131,11 +131,17 @@ def row_cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
+def short_version(version: str) -> str:
+    """'153.8.0' -> '153', '156.0.7000.1' -> '156', WebKitGTK's '2.50.6' -> '2.50' (a major version below 10 says little)."""
+    parts = str(version or "").split(".")
+    return parts[0] if not parts[0].isdigit() or int(parts[0]) >= 10 else ".".join(parts[:2])
+
+
 def browser_cell(row: dict[str, Any]) -> str:
     """The browser a merged row ran in ("firefox 153", "chrome 156"): its node's (a Grid node, or one browser of
     `--browser all`); "" for a row of a single run (the environment says where)."""
     node = row.get("node") or {}
-    return f"{node.get('browser') or ''} {str(node.get('browser_version') or '').split('.')[0]}".strip()
+    return f"{node.get('browser') or ''} {short_version(node.get('browser_version') or '')}".strip()
 
 
 def columns(result: dict[str, Any]) -> list[str]:
@@ -148,7 +154,12 @@ def columns(result: dict[str, Any]) -> list[str]:
 def cells_of(result: dict[str, Any], row: dict[str, Any]) -> list[str]:
     """row_cells, in the order of columns(result)."""
     cells = row_cells(row)
-    return cells[:3] + [browser_cell(row) or "-"] + cells[3:] if len(columns(result)) > len(COLUMNS) else cells
+    if len(columns(result)) == len(COLUMNS):
+        return cells
+    browser = browser_cell(row)
+    if browser and (row.get("node") or {}).get("label") == browser:  # --browser all: the column says it, once
+        cells[1] = cells[1].replace(f" [{browser}]", "", 1)
+    return cells[:3] + [browser or "-"] + cells[3:]
 
 
 def _marked(row: dict[str, Any], strike: Any, result: dict[str, Any] | None = None) -> list[str]:

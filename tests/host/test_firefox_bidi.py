@@ -180,3 +180,26 @@ def test_the_client_keeps_replies_apart_and_times_out_in_words(fake_bidi):
     # The late reply of the command that timed out arrives first and is dropped; events are skipped.
     assert BiDiPage(bidi, "ctx").call("function(x) { return x }", ["echo"], 5) == "echo"
     bidi.close()
+
+
+def test_merged_tables_have_a_browser_column_and_single_runs_none():
+    from app.core import formats, report
+    from app.host.grid import merge
+    from app.host.runtimes._browsers import browser_node
+
+    single = _result("Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0", 10)
+    assert "browser" not in report.columns(single)
+    merged = merge([(browser_node("firefox", single), single),
+                    (browser_node("webkit", single, "2.50.6"), single)], None, runtime="browsers")
+    assert [n["label"] for n in merged["environment"]["nodes"]] == ["firefox 153", "webkit 2.50"]
+    assert report.columns(merged)[:4] == ["engine", "backend", "verdict", "browser"]
+    lines = report.to_text(merged).splitlines()
+    assert lines[2].split()[:2] == ["flare-web", "wasm-cpu"] and "firefox 153" in lines[2] and "[" not in lines[2]
+    assert "| browser |" in report.to_markdown(merged) and "<th>browser</th>" in report.to_html(merged)
+    real = json.loads((Path(__file__).parent / "data" / "result-v3.json").read_text())
+    both = merge([(browser_node("firefox", real, "153.8.0"), real), (browser_node("webkit", real, "2.50.6"), real)], None,
+                 runtime="browsers")
+    records = formats.row_records(both)
+    assert {r["browser"] for r in records} == {"firefox 153", "webkit 2.50"} and len(records) == 2 * len(real["rows"])
+    assert {r["browser"] for r in formats.row_records(real)} == {real["environment"].get("runtime")}
+    assert report.short_version("156.0.7000.1") == "156" and report.short_version("") == ""

@@ -21,8 +21,7 @@ from typing import Any
 from app.host.runtimes._base import Job, Outcome, Progress, Runtime, RuntimeMissing
 
 WORST_FIRST = ("lost", "timeout", "error", "done")
-_VERSION = {"chromium": r"(?:HeadlessChrome|Chromium|Chrome)/(\d+)", "firefox": r"Firefox/(\d+)",
-            "webkit": r"Version/([\d.]+)"}
+_VERSION = {"chromium": r"(?:HeadlessChrome|Chromium|Chrome)/(\d+)", "firefox": r"Firefox/(\d+)"}
 
 
 def browser_runtimes() -> dict[str, type[Runtime]]:
@@ -33,17 +32,21 @@ def browser_runtimes() -> dict[str, type[Runtime]]:
 
 
 def browser_version(browser: str, result: dict[str, Any] | None) -> str:
-    """The browser's major version from the user agent its page recorded ('153'), or ''."""
+    """The browser's major version from the user agent its page recorded ('153'), or '' (WebKitGTK's user agent
+    carries a Safari-like 'Version/60.5', not its own: the session's capabilities say that)."""
     agent = ((result or {}).get("environment") or {}).get("user_agent") or ""
     match = re.search(_VERSION.get(browser, r"$^"), agent)
     return match.group(1) if match else ""
 
 
-def browser_node(browser: str, result: dict[str, Any] | None) -> dict[str, Any]:
-    """A merge node for one browser's result: label 'firefox 153', browser, version, its WebGPU adapter."""
+def browser_node(browser: str, result: dict[str, Any] | None, version: str = "") -> dict[str, Any]:
+    """A merge node for one browser's result: label 'firefox 153', browser, version (the session's, else the user
+    agent's), its WebGPU adapter."""
+    from app.core.report import short_version
+
     env = (result or {}).get("environment") or {}
-    version = browser_version(browser, result)
-    return {"label": f"{browser} {version}".strip(), "browser": browser, "browser_version": version,
+    version = version or browser_version(browser, result)
+    return {"label": f"{browser} {short_version(version)}".strip(), "browser": browser, "browser_version": version,
             "platform": "linux" if "Linux" in str(env.get("user_agent", "")) else "", "node_id": "",
             "adapter": env.get("webgpu"), "user_agent": env.get("user_agent", ""), "runtime": browser}
 
@@ -84,6 +87,7 @@ class AllBrowsersRuntime(Runtime):
         self.browsers = browsers or list(browser_runtimes())
         self.missing: dict[str, str] = {}  # browser -> why it cannot run here
         self.runs: list[tuple[str, Outcome]] = []
+        self.versions: dict[str, str] = {}  # browser -> the version its WebDriver session reported
         self.job: Job | None = None
 
     @classmethod
@@ -124,6 +128,7 @@ class AllBrowsersRuntime(Runtime):
                     self.progress.result_raw = own.result_raw
 
             runtime = found[browser](serve_host=self.serve_host)
+            self._record_version(runtime, browser)
             self.echo(f"[bench] {browser}: starting ({share:.0f} s of the time left)")
             try:
                 outcome = runtime.run(self.job, share, own, say)
@@ -138,7 +143,7 @@ class AllBrowsersRuntime(Runtime):
 
         pairs = []
         for browser, outcome in self.runs:
-            node = browser_node(browser, outcome.result)
+            node = browser_node(browser, outcome.result, self.versions.get(browser, ""))
             line = f"[bench] {node['label']}: {outcome.state}" + (f" ({outcome.error})" if outcome.error else "")
             if outcome.result is not None and self.json_path is not None:
                 path = self.json_path.with_name(f"{self.json_path.stem}.{browser}{self.json_path.suffix}")
@@ -161,3 +166,18 @@ class AllBrowsersRuntime(Runtime):
             merged["environment"]["browsers"] = [node["label"] for node, _ in pairs]
         activity = "; ".join(f"{b}: {o.activity}" for b, o in self.runs)
         return Outcome(state, errors, merged, [], activity)
+
+    def _record_version(self, runtime: Runtime, browser: str) -> None:
+        """Keep the browser version the runtime's WebDriver session reports (capabilities' browserVersion), for the
+        label: wraps the runtime's `started_driver` hook on this one instance."""
+        hook = getattr(runtime, "started_driver", None)
+        if hook is None:
+            return
+
+        def started_driver(driver, hook=hook) -> None:
+            version = (getattr(driver, "capabilities", None) or {}).get("browserVersion")
+            if version:
+                self.versions[browser] = str(version)
+            hook(driver)
+
+        runtime.started_driver = started_driver
