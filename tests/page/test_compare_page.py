@@ -19,6 +19,11 @@ def open_page(driver, site_url):
     assert wait_state(driver, {"ready", "error"}, timeout=120) == "ready", driver.find_element("id", "error").text
 
 
+def write(path, doc) -> str:
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return str(path)
+
+
 def choose(driver, tmp_path, base, new):
     for element_id, name, doc in (("base-file", "base.json", base), ("new-file", "new.json", new)):
         path = tmp_path / name
@@ -49,3 +54,29 @@ def test_a_file_that_is_not_a_result_says_so_in_one_line(chromium, site_url, tmp
     assert wait_state(chromium, {"done", "error"}, timeout=60) == "error"
     message = wait_for(chromium, "return document.getElementById('error').textContent")
     assert "new.json" in message and "only benchmark results compare" in message
+
+
+def test_malformed_files_end_in_an_error_naming_the_place_and_the_page_stays_usable(chromium, site_url, tmp_path):
+    """A NaN timestamp left the page on "Comparing..." and JSON nested 200,000 deep killed it until reload; both are
+    refused with words (checked before any arithmetic, the nesting before parsing), as is a test held twice, and the
+    page then compares good files."""
+    base = syn.result([syn.row(run_list=syn.runs(20.0, 5, seed=1))])
+    nan = json.loads(json.dumps(base))
+    nan["rows"][0]["runs"][2]["prefill_start_ms"] = float("nan")
+    doubled = json.loads(json.dumps(base))
+    doubled["rows"].append(doubled["rows"][0])
+    good = syn.result([syn.row(run_list=syn.runs(15.0, 5, seed=2))], created="2026-01-02T00:00:00.000Z")
+    open_page(chromium, site_url)
+    chromium.find_element("id", "base-file").send_keys(write(tmp_path / "base.json", base))
+    # each file under a name of its own: choosing the same path again is no change to the input
+    for name, doc, words in (
+            ("nan.json", json.dumps(nan), ["nan.json: rows[0].runs[2].prefill_start_ms: NaN is not a number"]),
+            ("deep.json", "[" * 200_000 + "]" * 200_000, ["deep.json: ", "nested"]),
+            ("twice.json", doubled, ["twice.json: a result holds each test once; rows[0] and rows[1] are the same test"])):
+        chromium.find_element("id", "new-file").send_keys(write(tmp_path / name, doc))
+        shown = " && ".join(f"text.includes({json.dumps(w)})" for w in words)
+        wait_for(chromium, f"const text = document.getElementById('error').textContent; return {shown};", timeout=60)
+        assert wait_state(chromium, {"done", "error"}, timeout=10) == "error"
+    chromium.find_element("id", "new-file").send_keys(write(tmp_path / "good.json", good))
+    assert wait_state(chromium, {"done"}, timeout=60) == "done"
+    assert "Slower (2)" in chromium.find_element("id", "comparison").text
