@@ -42,6 +42,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = HelpFormatter
     p.add_argument("--engine", choices=ENGINES, default="flare",
                    help="flare: flare-web WASM CPU on the embedded model; null: the null engine (the harness alone)")
+    p.add_argument("--webgpu", action="store_true",
+                   help="--engine flare: its WebGPU path, with the adapter-limits shim (labelled in the output; without "
+                        "it Chrome's Dawn refuses flare's attention pipeline and the GPU computes nothing)")
+    p.add_argument("--dist", type=Path, default=None, metavar="DIR",
+                   help="serve this already built site instead of building dist/ (e.g. the GPU bundle's)")
+    from app.host.gpu_profiles import PROFILES
+
+    p.add_argument("--gpu-profile", choices=sorted(PROFILES), default=None,
+                   help="start Chromium with a named set of flags and environment for a real GPU (see bench --help)")
     p.add_argument("--rounds", type=int, default=None, metavar="N",
                    help=f"rounds, each running both loops once (1-50): flare {DEFAULT_ROUNDS['flare']} by default, "
                         f"null {DEFAULT_ROUNDS['null']} (its 5 ms ratio is a median over rounds)")
@@ -65,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"overhead: --rounds must be 1-50, --max-tokens 2-{MAX_TOKENS[args.engine]} for --engine {args.engine} "
               "and --busy-tokens 2-10000", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args.webgpu and args.engine != "flare":
+        print("overhead: --webgpu goes with --engine flare only", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if not args.timeout > 0:
         print("overhead: --timeout must be a positive number of seconds", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -83,15 +95,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         try:
             find_binaries()
-            Builder(Cache(default_cache_dir()), dist=DIST, transformersjs=has_transformersjs_model(DIST)).run()
+            if args.dist is None:
+                Builder(Cache(default_cache_dir()), dist=DIST, transformersjs=has_transformersjs_model(DIST)).run()
+            elif not (args.dist / "manifest.json").is_file():
+                raise BuildError(f"--dist {args.dist} is not a built site (no manifest.json)")
         except (ChromiumMissing, BuildError) as err:
             print(f"overhead: {err}", file=sys.stderr)
             return EXIT_FAILED
         progress.activity = "[overhead] starting Chromium"
         query = {"autorun": "1", "engine": args.engine, "rounds": str(rounds), "max_tokens": str(max_tokens),
-                 "busy_tokens": str(args.busy_tokens)}
-        outcome = run_page(DIST, "overhead.html", query,
-                           watchdog.remaining(), result_global="benchOverheadJSON", progress=progress)
+                 "busy_tokens": str(args.busy_tokens), **({"webgpu": "1"} if args.webgpu else {})}
+        outcome = run_page(args.dist.resolve() if args.dist else DIST, "overhead.html", query,
+                           watchdog.remaining(), result_global="benchOverheadJSON", progress=progress,
+                           gpu_profile=args.gpu_profile)
     except KeyboardInterrupt:
         from app.host.chromium import kill_own_children
 
@@ -128,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
         v = s[key]
         print(f"{name:<12} median {v['median']:.2f} tok/s, mean {v['mean']:.2f} ± {v['stddev'] or 0:.2f}, "
               f"min {v['min']:.2f}, max {v['max']:.2f} ({v['n']} rounds, {out['max_tokens']} tokens each)")
+    if out.get("shims"):
+        print(f"engine: {out['engine']} {out.get('backend', '')}, with the opt-in shim {', '.join(out['shims'])}")
     print(f"ratio of decode tok/s (Python / JS): {s['ratio_python_over_js']:.3f}")
     print(f"JSON: {args.json}", file=sys.stderr)
     return 0

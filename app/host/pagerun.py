@@ -38,18 +38,19 @@ _say = say
 def run_page(dist: Path, page: str, query: dict[str, str], timeout_s: float,
              extra: dict[str, Path] | None = None, echo: Callable[[str], None] = say,
              result_global: str = "benchResultJSON", progress: Progress | None = None,
-             serve_host: str | None = None) -> PageOutcome:
+             serve_host: str | None = None, gpu_profile: str | None = None) -> PageOutcome:
     """Serve `dist`, open `page?query` in a local headless Chromium and follow it until its
     `data-state` is done or error, or `timeout_s` seconds pass; the browser and server are ended
     before this returns (at most a few seconds after the deadline).
 
     The page's log lines are passed to `echo` as they appear; `progress` (if given) is kept up to
     date for a watchdog thread; `window[result_global]` is the result JSON the page publishes;
-    `serve_host`: the address dist/ is served on (loopback by default). Raises ValueError for a
+    `serve_host`: the address dist/ is served on (loopback by default); `gpu_profile`: a named browser profile
+    (app.host.gpu_profiles). Raises ValueError for a
     `result_global` that is not a JavaScript name."""
     from app.host.runtimes.chromium import ChromiumRuntime
 
-    runtime = ChromiumRuntime(serve_host=serve_host, result_global=result_global)
+    runtime = ChromiumRuntime(serve_host=serve_host, result_global=result_global, gpu_profile=gpu_profile)
     return runtime.run(Job(dist, extra=extra, page=page, query=query), timeout_s, progress, echo)
 
 

@@ -1,7 +1,9 @@
 """The overhead page: one engine decoded by a plain JS loop and by the benchmark's Python loop
 (app.web.bench.one_run), interleaved, several rounds in one page.
 
-`engine=flare` (the default): flare-web's WASM CPU path on the embedded model. `engine=null`: the null
+`engine=flare` (the default): flare-web's WASM CPU path on the embedded model; with `webgpu=1` its WebGPU path,
+with the adapter-limits shim (without it Dawn refuses flare's attention pipeline and the GPU computes nothing),
+labelled in the output (`backend`, `shims`). `engine=null`: the null
 engine (app/engines/null/engine.js), first answering at once (each loop's ceiling, and the Python loop's
 cost per token in µs), then busy-waiting 5 ms a token (a 200 tok/s engine: the ratio that matters).
 """
@@ -55,12 +57,23 @@ async def _pair(engine: Any, loop: Any, prompt_ids: list[int], js_prompt: Any, m
     return record
 
 
-async def measure_flare(site: dict[str, Any], manifest: dict[str, Any], rounds: int, max_tokens: int) -> dict[str, Any]:
+def _flare_variant(webgpu: bool) -> Any:
+    """flare's variant of that backend, from its spec (its keys live in its folder)."""
+    return next(v for v in FLARE.variants if (v.backend == "webgpu") == webgpu)
+
+
+async def measure_flare(site: dict[str, Any], manifest: dict[str, Any], rounds: int, max_tokens: int,
+                        webgpu: bool = False) -> dict[str, Any]:
+    """Both loops over flare's CPU path (or, `webgpu`, its WebGPU path with the adapter-limits shim), `rounds`
+    rounds of `max_tokens` tokens; the record the overhead command prints. Raises EngineError when flare cannot load."""
     from app.engines.flare.engine import FlareEngine
+    from app.web.browser import BROWSER
 
     files = {f["path"]: f for f in manifest["files"]}
     model, _ = await modelsource.site_model(site["model"], files)
-    engine = FlareEngine(site["flare"], webgpu=False)
+    if webgpu:
+        await BROWSER.set_adapter_limits(True)  # the opt-in shim: flare's pipelines validate only with it (Dawn)
+    engine = FlareEngine(site["flare"], webgpu=webgpu)
     await engine.load(model)
     loop = await jsbridge.import_module(JS_LOOP)
     prompt_ids = [int(x) for x in engine.tokenizer.encode(chatml(DEFAULT_PROMPT)).to_py()]
@@ -76,8 +89,11 @@ async def measure_flare(site: dict[str, Any], manifest: dict[str, Any], rounds: 
         rounds_out.append(record)
         dom.log(f"round {i + 1}/{rounds}: JS {js_rates[-1]:.2f} tok/s, Python {py_rates[-1]:.2f} tok/s")
         dom.element("progress").value = (i + 1) / rounds
+    engine_info = engine.info()
     await engine.unload()
-    return {"schema": "browser-llm-bench/overhead", "schema_version": SCHEMA_VERSION, "engine": FLARE.variants[0].key,
+    return {"schema": "browser-llm-bench/overhead", "schema_version": SCHEMA_VERSION, "engine": _flare_variant(webgpu).key,
+            "backend": "webgpu (adapter limits)" if webgpu else "wasm-cpu", "shims": ["webgpu-limits=adapter"] if webgpu else [],
+            "engine_info": engine_info,
             "max_tokens": max_tokens, "prompt_ids": prompt_ids, "rounds": rounds_out,
             "summary": overhead_summary(py_rates, js_rates)}
 
@@ -151,6 +167,7 @@ def render(out: dict[str, Any]) -> None:
 def parse_query(search: str) -> dict[str, Any]:
     """engine, rounds, max_tokens, busy_tokens from the page's query; ValueError says what is wrong."""
     query = parse_qs(search.lstrip("?"))
+    webgpu = query.get("webgpu") == ["1"]
     engine = query.get("engine", ["flare"])[0]
     if engine not in MAX_TOKENS:
         raise ValueError(f"engine must be one of {', '.join(MAX_TOKENS)}, not {engine!r}")
@@ -163,7 +180,9 @@ def parse_query(search: str) -> dict[str, Any]:
         raise ValueError(f"max_tokens must be 2-{MAX_TOKENS[engine]} for the {engine} engine")
     if not 2 <= busy_tokens <= 10_000:
         raise ValueError("busy_tokens must be 2-10000")
-    return {"engine": engine, "rounds": rounds, "max_tokens": max_tokens, "busy_tokens": busy_tokens,
+    if webgpu and engine != "flare":
+        raise ValueError("webgpu=1 goes with engine=flare only")
+    return {"engine": engine, "webgpu": webgpu, "rounds": rounds, "max_tokens": max_tokens, "busy_tokens": busy_tokens,
             "autorun": query.get("autorun") == ["1"]}
 
 
@@ -183,7 +202,7 @@ async def boot(site_proxy: Any, timings_proxy: Any) -> None:
                 out = await measure_null(q["rounds"], q["max_tokens"], q["busy_tokens"])
             else:
                 manifest = json.loads(await jsbridge.fetch_text("manifest.json"))
-                out = await measure_flare(site, manifest, q["rounds"], q["max_tokens"])
+                out = await measure_flare(site, manifest, q["rounds"], q["max_tokens"], q["webgpu"])
             render(out)
             js.window.benchOverheadJSON = json.dumps(out)
             dom.set_status("Done")

@@ -26,9 +26,9 @@ class ChromiumRuntime(WebDriverRuntime):
     default = True
     order = 0
 
-    def __init__(self, serve_host: str | None = None, gpu_profile: str | None = None,
-                 dawn_features: list[str] | None = None) -> None:
-        super().__init__(serve_host)
+    def __init__(self, serve_host: str | None = None, result_global: str = "benchResultJSON",
+                 gpu_profile: str | None = None, dawn_features: list[str] | None = None) -> None:
+        super().__init__(serve_host, result_global)
         self.gpu_profile = PROFILES[gpu_profile] if gpu_profile else None
         self.dawn_features = list(dawn_features or [])
 
