@@ -110,9 +110,10 @@ def row_cells(row: dict[str, Any]) -> list[str]:
         c, ppl = {}, None  # a sweep row: its verdict is the chat row's; the figures are shown there
     cold = any(r.get("cold") for r in row.get("runs") or [])
     threads = (row.get("info") or {}).get("threads")
+    build = (row.get("info") or {}).get("build")  # an engine that ships several builds says which ran (wasm32...)
     return [
         row["engine"],
-        row["backend"] + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
+        row["backend"] + (f" ({build})" if build else "") + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else ""),
         verdict(row),
         test_cell(row),
         _num(load_s),

@@ -65,7 +65,7 @@ async def default_model() -> Model:
 
 async def tokenizer(model: Model) -> LlamaCppTokenizer:
     """llama.cpp as the tokenizer of record for `model` (encode / decode / eog_ids); `await tok.close()` when done."""
-    return await LlamaCppTokenizer.open(model, (await site())["wllama"]["version"])
+    return await LlamaCppTokenizer.open(model, await site())
 
 
 async def prompt_ids(model: Model, prompt: str, system: str | None = None) -> list[int]:

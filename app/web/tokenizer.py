@@ -1,6 +1,7 @@
 """llama.cpp as the tokenizer of record: every engine gets the ids llama.cpp gives the rendered prompt.
 
-A wllama 2.4 instance of its own (small context, one thread) tokenizes the prompt and the perplexity
+A wllama 2.x instance of its own (small context, one thread; 2.4.0, or 2.3.7's wasm32 build where the browser
+lacks Memory64: the reference engine's choice, app/engines/llamacpp) tokenizes the prompt and the perplexity
 passage (`tokenize(text, special=True)`: control strings in the text become control tokens, as in
 llama.cpp's server), detokenizes each engine's answer, and names the model's end-of-generation set
 (llama.cpp's `list_tokens_eog`: EOS, EOT and the tokens llama.cpp treats as ending a turn).
@@ -17,7 +18,11 @@ from app.core.chat_template import with_one_bos
 from app.engines.protocol import Model
 from app.web.browser import BROWSER, Browser
 
-SOURCE = "llama.cpp (wllama {version} tokenize / detokenize)"
+SOURCE = "llama.cpp (wllama {version}{build} tokenize / detokenize{aligned})"
+# Texts that llama.cpp in wllama 2.4.0 (b8948) puts in a model's end-of-generation set and 2.3.7's (b7179) does not:
+# Gemma 3's "</s>" (id 212; a user-defined token) is in 2.4's set only (tests/page/test_wllama_builds.py). Where the
+# wasm32 build is the tokenizer of record it adds them, so every browser stops at the same ids.
+EOG_TEXTS_SINCE_2_4 = ("</s>",)
 
 
 class Tokenizer(Protocol):
@@ -43,9 +48,10 @@ class Tokenizer(Protocol):
 
 
 class LlamaCppTokenizer:
-    def __init__(self, w: Any, version: str, load_ms: float, browser: Browser = BROWSER) -> None:
+    def __init__(self, w: Any, version: str, load_ms: float, browser: Browser = BROWSER, build: str = "memory64") -> None:
         self.w = w
         self.version = version
+        self.build = build  # which wllama 2.x build: "memory64" (2.4.0) or "wasm32" (2.3.7)
         self.load_ms = load_ms
         self.browser = browser
         self.bos_id = int(w.getBOS())
@@ -53,19 +59,35 @@ class LlamaCppTokenizer:
         eog = {int(x) for x in w.eogTokens}
         eog |= {int(x) for x in (w.getEOS(), w.getEOT()) if int(x) >= 0}
         self.eog_ids = sorted(eog)
+        self.eog_aligned: list[int] = []  # ids added to match 2.4's set (EOG_TEXTS_SINCE_2_4)
 
     @classmethod
-    async def open(cls, model: Model, version: str, browser: Browser = BROWSER) -> LlamaCppTokenizer:
-        """Load `model` into a wllama instance used only to tokenize. Raises EngineError when llama.cpp cannot load it."""
+    async def open(cls, model: Model, site: dict[str, Any], browser: Browser = BROWSER,
+                   build: str | None = None) -> LlamaCppTokenizer:
+        """Load `model` into a wllama instance used only to tokenize (`build`: "memory64" | "wasm32"; None: the one
+        this browser can run). Raises EngineError when llama.cpp cannot load it."""
         from app.engines.llamacpp.engine import open_wllama  # browser only (imports js)
 
         t0 = browser.now_ms()
-        w = await open_wllama(model, {"n_ctx": 256, "n_threads": 1})
-        return cls(w, version, browser.now_ms() - t0, browser)
+        w, record = await open_wllama(model, {"n_ctx": 256, "n_threads": 1}, site, build)
+        tok = cls(w, record["version"], browser.now_ms() - t0, browser, record["build"])
+        if record["build"] != "memory64":
+            await tok.align_eog()
+        return tok
+
+    async def align_eog(self) -> None:
+        """Add to the end-of-generation set the tokens 2.4 ends a turn at and this older build does not."""
+        for text in EOG_TEXTS_SINCE_2_4:
+            token = int(await self.w.lookupToken(text))
+            if token >= 0 and token not in self.eog_ids:
+                self.eog_aligned.append(token)
+        self.eog_ids = sorted(set(self.eog_ids) | set(self.eog_aligned))
 
     @property
     def source(self) -> str:
-        return SOURCE.format(version=self.version)
+        aligned = f"; end set as 2.4's: {self.eog_aligned} added" if self.eog_aligned else ""
+        return SOURCE.format(version=self.version, build="" if self.build == "memory64" else f" {self.build} build",
+                             aligned=aligned)
 
     async def encode(self, text: str) -> list[int]:
         """Token ids of `text` (control strings parsed), with the model's BOS rule applied."""
@@ -86,5 +108,6 @@ class LlamaCppTokenizer:
 
 
 async def open_tokenizer_of_record(model: Model, site: dict[str, Any], browser: Browser = BROWSER) -> Tokenizer:
-    """llama.cpp 2.4 (the site's `wllama` pin) opened on `model` as the tokenizer of record. Raises EngineError."""
-    return await LlamaCppTokenizer.open(model, site["wllama"]["version"], browser)
+    """llama.cpp (wllama 2.4, or 2.3.7's wasm32 build without Memory64) opened on `model` as the tokenizer of
+    record. Raises EngineError."""
+    return await LlamaCppTokenizer.open(model, site, browser)

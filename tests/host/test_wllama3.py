@@ -10,13 +10,25 @@ from app.host import pins as pinlib
 from app.host.pins import PinError, parse_pins
 
 
-def test_missing_jspi_or_memory64_is_a_refusal_naming_both():
+def test_missing_jspi_or_memory64_chooses_the_compatibility_build():
+    assert wllama3.choose_build(jspi=True, memory64=True) == "jspi-memory64"
+    assert wllama3.choose_build(jspi=False, memory64=True) == "compat"
+    assert wllama3.choose_build(jspi=True, memory64=False) == "compat"
+    assert wllama3.choose_build(jspi=False, memory64=False) == "compat"
+    assert "Asyncify + wasm32" in wllama3.BUILDS["compat"].format(version="3.13.0")
+
+
+def test_the_compatibility_build_without_shared_memory_or_webgpu_is_a_refusal_in_words():
     assert wllama3.requirement_refusal(True, True, webgpu_wanted=False, webgpu=False) is None
     assert wllama3.requirement_refusal(True, True, webgpu_wanted=True, webgpu=True) is None
-    only_jspi = wllama3.requirement_refusal(False, True, webgpu_wanted=False, webgpu=False)
+    # WebKit: neither JSPI nor Memory64, SharedArrayBuffer on: the compatibility build runs the CPU row.
+    assert wllama3.requirement_refusal(False, False, webgpu_wanted=False, webgpu=False, shared_memory=True) is None
+    assert "no WebGPU" in wllama3.requirement_refusal(False, False, webgpu_wanted=True, webgpu=False)
+    # Its memory is shared: without SharedArrayBuffer it cannot load; the main build does not need it here.
+    only_jspi = wllama3.requirement_refusal(False, True, webgpu_wanted=False, webgpu=False, shared_memory=False)
     assert "JSPI" in only_jspi and "Memory64" not in only_jspi and "wllama-compat" in only_jspi
-    both = wllama3.requirement_refusal(False, False, webgpu_wanted=True, webgpu=True)
-    assert "JSPI" in both and "Memory64" in both
+    assert "SharedArrayBuffer" in only_jspi
+    assert wllama3.requirement_refusal(True, True, webgpu_wanted=False, webgpu=False, shared_memory=False) is None
     assert "no WebGPU" in wllama3.requirement_refusal(True, True, webgpu_wanted=True, webgpu=False)
 
 

@@ -1,7 +1,9 @@
 """llama.cpp in WASM (@wllama/wllama 2.x low-level API): the correctness reference.
 
 Python feeds token ids and reads each sampled id: kvClear, samplingInit(greedy), decode(ids),
-then samplingSample / samplingAccept / decode([id]) per token.
+then samplingSample / samplingAccept / decode([id]) per token. Which 2.x build loads is this engine's own
+decision, from the browser's WebAssembly features (support.choose_build): 2.4.0's Memory64 build, or 2.3.7's
+wasm32 build where Memory64 is missing (WebKit); the row's info says which ran.
 """
 
 from __future__ import annotations
@@ -12,18 +14,31 @@ import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
 from app.web import jsbridge
+from app.engines.llamacpp.support import BUILDS, build_record, choose_build
 from app.engines.protocol import EngineBase, EngineError, Model
 
-MODULE = "vendor/wllama/index.js"
 PROBE = "engines/llamacpp/probe.js"
 
 
-async def open_wllama(model: Model, config: dict[str, Any]) -> Any:
-    """A wllama 2.4 instance with `model` loaded (config: n_ctx, n_threads...). Raises EngineError in words."""
-    module = await jsbridge.import_module(MODULE)
+def browser_build() -> str:
+    """The wllama 2.x build this browser can run ("memory64" or "wasm32"), from its WebAssembly features."""
+    from app.web.environment import wasm_features  # browser only
+
+    return choose_build(wasm_features())
+
+
+async def open_wllama(model: Model, config: dict[str, Any], site: dict[str, Any],
+                      build: str | None = None) -> tuple[Any, dict[str, str]]:
+    """A wllama 2.x instance with `model` loaded (config: n_ctx, n_threads...), and the build record
+    ({build, version, build_text}). `build`: "memory64" | "wasm32"; None: the one this browser can run.
+    Raises EngineError in words."""
+    build = build or browser_build()
+    record = build_record(site, build)
+    folder = BUILDS[build]["dir"]
+    module = await jsbridge.import_module(f"{folder}/index.js")
     paths = {
-        "single-thread/wllama.wasm": jsbridge.page_url("vendor/wllama/single-thread/wllama.wasm"),
-        "multi-thread/wllama.wasm": jsbridge.page_url("vendor/wllama/multi-thread/wllama.wasm"),
+        "single-thread/wllama.wasm": jsbridge.page_url(f"{folder}/single-thread/wllama.wasm"),
+        "multi-thread/wllama.wasm": jsbridge.page_url(f"{folder}/multi-thread/wllama.wasm"),
     }
     w = module.Wllama.new(jsbridge.to_js_object(paths), jsbridge.to_js_object({"suppressNativeLog": True}))
     blob = js.Blob.new(to_js([model.data]))
@@ -31,16 +46,19 @@ async def open_wllama(model: Model, config: dict[str, Any]) -> Any:
         await w.loadModel(to_js([blob]), jsbridge.to_js_object(config))
     except JsException as err:
         arch = model.header.get("architecture")
-        raise EngineError(f"llama.cpp could not load the model (architecture {arch!r}): {err}") from None
-    return w
+        raise EngineError(f"llama.cpp ({record['build_text']}) could not load the model (architecture {arch!r}): "
+                          f"{err}") from None
+    return w, record
 
 
 class WllamaEngine(EngineBase):
     engine = "llama.cpp (wllama)"
     backend = "wasm-cpu"
 
-    def __init__(self, version: str, threads: int = 0, n_ctx: int = 2048) -> None:
-        self.version = version
+    def __init__(self, site: dict[str, Any], threads: int = 0, n_ctx: int = 2048) -> None:
+        self.site = site
+        self.version = str(site["wllama"]["version"])  # the build that loads may be another (self.build)
+        self.build: dict[str, str] = {}
         self.threads = threads
         self.n_ctx = n_ctx
         self.w: Any = None
@@ -55,7 +73,9 @@ class WllamaEngine(EngineBase):
         self.probe = await jsbridge.import_module(PROBE)
         t0 = jsbridge.now_ms()
         # Always pass n_threads: wllama's own default is half of navigator.hardwareConcurrency.
-        self.w = await open_wllama(model, {"n_ctx": self.n_ctx, "n_threads": self.threads_wanted()})
+        self.w, self.build = await open_wllama(model, {"n_ctx": self.n_ctx, "n_threads": self.threads_wanted()},
+                                               self.site)
+        self.version = self.build["version"]
         return {"parse_ms": jsbridge.now_ms() - t0}
 
     async def reset(self) -> None:
@@ -114,6 +134,9 @@ class WllamaEngine(EngineBase):
         info: dict[str, Any] = {"version": self.version, "api": "wllama 2.x low-level (decode / samplingSample)",
                                 # threads_requested: the setting (0: all the cores the page may use)
                                 "threads_requested": self.threads}
+        if self.build:
+            # which wllama build ran: "memory64" (2.4.0) or "wasm32" (2.3.7, where the browser lacks Memory64)
+            info.update(build=self.build["build"], build_text=self.build["build_text"])
         if self.w is not None:
             # threads: what llama.cpp runs with (wllama falls back to 1 without SharedArrayBuffer)
             info.update(multithread=bool(self.w.isMultithread()), threads=int(self.w.getNumThreads()))
@@ -127,4 +150,4 @@ class WllamaEngine(EngineBase):
 
 def make(site: dict[str, Any], settings: Any, variant: Any) -> WllamaEngine:
     """The registry's factory (app/engines/llamacpp/__init__.py SPEC.factory)."""
-    return WllamaEngine(site["wllama"]["version"], settings.llamacpp_threads)
+    return WllamaEngine(site, settings.llamacpp_threads)

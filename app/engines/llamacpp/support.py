@@ -57,3 +57,30 @@ def llamacpp_problems(h: GGUFHeader) -> list[str]:
             break
         expected += _pad(t.nbytes(), h.alignment)
     return out
+
+
+# --- which wllama 2.x build a browser loads ---------------------------------------------------------------------
+# wllama 2.4.0 ships Memory64 builds only; JavaScriptCore (WebKit, Safari) has no Memory64, and there 2.4 fails
+# with "Conversion from 'BigInt' to 'number' is not allowed". wllama 2.3.7 is the last 2.x with wasm32 builds and
+# has the same token-level API; tests/page/test_wllama_builds.py shows it gives 2.4's ids, text and
+# end-of-generation set for both embedded models. Both are served (pins.toml roles "wllama", "wllama-wasm32");
+# the reference row and the tokenizer of record pick one by the browser's features (`choose_build`).
+BUILDS: dict[str, dict[str, str]] = {
+    "memory64": {"role": "wllama", "dir": "vendor/wllama", "text": "Memory64 build"},
+    "wasm32": {"role": "wllama-wasm32", "dir": "vendor/wllama-wasm32",
+               "text": "wasm32 build, for browsers without Memory64"},
+}
+
+
+def choose_build(features: dict[str, bool]) -> str:
+    """The wllama 2.x build for a browser with these features ({"memory64": bool, ...}): "memory64" (2.4.0) where a
+    64-bit memory validates, else "wasm32" (2.3.7)."""
+    return "memory64" if features.get("memory64") else "wasm32"
+
+
+def build_record(site: dict, build: str) -> dict[str, str]:
+    """What a row's info and the tokenizer say about the build that ran: {build, version, build_text}.
+    KeyError for a build not in BUILDS or not served by this site."""
+    spec = BUILDS[build]
+    return {"build": build, "version": str(site[spec["role"]]["version"]),
+            "build_text": f"wllama {site[spec['role']]['version']} {spec['text']}"}

@@ -26,6 +26,7 @@ from app.engines.protocol import EngineBase, EngineError, Model
 RUNNER = "engines/llamacpp3/runner.js"
 MODULE = "vendor/wllama3/index.js"
 WASM = "vendor/wllama3/wasm/wllama.wasm"
+COMPAT = {"wasm": "vendor/wllama3-compat/wllama.wasm", "worker": "vendor/wllama3-compat/wllama.js"}
 ALL_LAYERS = 99999  # wllama's own default for n_gpu_layers: every layer on the GPU
 
 
@@ -35,13 +36,14 @@ MEMORY64_PROBE = bytes([0x00, 0x61, 0x73, 0x6D, 0x01, 0x00, 0x00, 0x00, 0x05, 0x
 
 
 def browser_requirements() -> dict[str, bool]:
-    """JSPI, Memory64 and WebGPU in this browser (wllama 3.13 checks the first two: needCompat())."""
+    """JSPI, Memory64, SharedArrayBuffer and WebGPU in this browser (wllama 3.13 checks the first two: needCompat())."""
     wasm = js.WebAssembly
     try:
         memory64 = bool(wasm.validate(to_js(MEMORY64_PROBE)))
     except JsException:
         memory64 = False
     return {"jspi": hasattr(wasm, "Suspending"), "memory64": memory64,
+            "shared_memory": getattr(js, "SharedArrayBuffer", None) is not None,
             "webgpu": getattr(js.navigator, "gpu", None) is not None}
 
 
@@ -51,7 +53,9 @@ class Wllama3Engine(EngineBase):
 
     def __init__(self, site: dict[str, Any], webgpu: bool, threads: int = 0, n_ctx: int = 2048,
                  ignore_eos: bool = False, adapter_limits: bool = False) -> None:
-        self.version = site["version"]
+        self.version = site["wllama3"]["version"]
+        self.compat_version = (site.get("wllama3-compat") or {}).get("version")
+        self.build = ""  # "jspi-memory64" | "compat": chosen from the browser's features when the row loads
         self.webgpu = webgpu
         self.backend = "webgpu" if webgpu else "wasm-cpu"
         self.threads = threads
@@ -67,7 +71,9 @@ class Wllama3Engine(EngineBase):
 
     def unsupported_reason(self, model: Model) -> str | None:
         r = browser_requirements()
-        return wllama3.requirement_refusal(r["jspi"], r["memory64"], self.webgpu, r["webgpu"])
+        if wllama3.choose_build(r["jspi"], r["memory64"]) == "compat" and not self.compat_version:
+            return "this browser lacks JSPI or Memory64 and this site does not serve wllama 3.13's compatibility build"
+        return wllama3.requirement_refusal(r["jspi"], r["memory64"], self.webgpu, r["webgpu"], r["shared_memory"])
 
     async def unsupported_reason_async(self, model: Model) -> str | None:
         """The WebGPU row needs an adapter llama.cpp's WebGPU backend accepts (shader-f16): asked before loading."""
@@ -101,9 +107,13 @@ class Wllama3Engine(EngineBase):
         self.runner = await jsbridge.import_module(RUNNER)
         if self.webgpu and await js.navigator.gpu.requestAdapter() is None:
             raise EngineError("WebGPU has no adapter here (requestAdapter() returned null): the row would run on the CPU")
+        r = browser_requirements()
+        self.build = wllama3.choose_build(r["jspi"], r["memory64"])
+        compat = {k: jsbridge.page_url(v) for k, v in COMPAT.items()} if self.build == "compat" else None
         options = {"moduleUrl": jsbridge.page_url(MODULE), "wasmUrl": jsbridge.page_url(WASM), "model": model.data,
                    "nCtx": self.n_ctx, "nThreads": self.threads_wanted(),
-                   "nGpuLayers": ALL_LAYERS if self.webgpu else 0, "adapterLimits": self.adapter_limits}
+                   "nGpuLayers": ALL_LAYERS if self.webgpu else 0, "adapterLimits": self.adapter_limits,
+                   "compat": compat}
         t0 = jsbridge.now_ms()
         try:
             self.session = await self.runner.open(jsbridge.to_js_object(options))
@@ -112,6 +122,10 @@ class Wllama3Engine(EngineBase):
             raise EngineError(f"llama.cpp 3.13 could not load the model (architecture {arch!r}): {err}") from None
         load = {"parse_ms": jsbridge.now_ms() - t0}
         self._info = json.loads(str(self.session.info()))
+        if bool(self._info.get("compat")) != (self.build == "compat"):
+            # wllama decides by the same checks; a disagreement means the row would not be the build it names
+            ran = "the compatibility build" if self._info.get("compat") else "its main build"
+            raise EngineError(f"wllama 3.13 loaded {ran}, but this browser's features chose {self.build}")
         if self.webgpu and not self._info.get("devices"):
             # Whatever the reason, no device means every layer ran on the CPU: not a WebGPU row.
             adapter = self._info.get("adapter")
@@ -184,6 +198,9 @@ class Wllama3Engine(EngineBase):
         info: dict[str, Any] = {"version": self.version, "api": "wllama 3.x createCompletion (text in; ids from logprobs)",
                                 "loop": wllama3.LOOP_NOTE, "cache_prompt": False, "threads_requested": self.threads,
                                 "n_gpu_layers": ALL_LAYERS if self.webgpu else 0}
+        if self.build:
+            version = self.compat_version if self.build == "compat" else self.version
+            info.update(build=self.build, build_text=wllama3.BUILDS[self.build].format(version=version))
         if self._info:
             info.update(threads=self._info.get("threads"), multithread=self._info.get("multithread"),
                         libllama=self._info.get("libllama"), token_times_anchor=self._info.get("token_times"))
@@ -202,5 +219,5 @@ class Wllama3Engine(EngineBase):
 
 def make(site: dict[str, Any], settings: Any, variant: Any) -> Wllama3Engine:
     """The registry's factory (app/engines/llamacpp3/__init__.py SPEC.factory); variant.options["webgpu"]."""
-    return Wllama3Engine(site["wllama3"], webgpu=variant.options["webgpu"], threads=settings.llamacpp_threads,
+    return Wllama3Engine(site, webgpu=variant.options["webgpu"], threads=settings.llamacpp_threads,
                          ignore_eos=settings.ignore_eos, adapter_limits=settings.webgpu_limits == "adapter")

@@ -1,8 +1,10 @@
 """wllama 3.x rows (llamacpp3-*): what is decided without a browser (pure: host tests and Pyodide).
 
-wllama 3.13's one WASM build (`esm/wasm/wllama.wasm`) needs JSPI (`WebAssembly.Suspending`) and Memory64
+wllama 3.13's main WASM build (`esm/wasm/wllama.wasm`) needs JSPI (`WebAssembly.Suspending`) and Memory64
 (`new WebAssembly.Memory({address: "i64"})`); wllama itself checks exactly these (`needCompat()` in its
-esm/index.js) and otherwise wants `@wllama/wllama-compat`, a second build this site does not serve.
+esm/index.js) and otherwise loads `@wllama/wllama-compat`'s build (Asyncify instead of JSPI, wasm32 instead of
+Memory64; a multi-thread build whose memory is shared, so it needs SharedArrayBuffer), which the site serves
+(`choose_build`).
 """
 
 from __future__ import annotations
@@ -18,13 +20,26 @@ LOOP_NOTE = ("runs its own generation loop (createCompletion streaming); token t
              "clock (timings_per_token), since a streamed chunk reaches the page one loop iteration late")
 
 
-def requirement_refusal(jspi: bool, memory64: bool, webgpu_wanted: bool, webgpu: bool) -> str | None:
-    """Why the browser cannot run wllama 3.13 (the engine's `unsupported_reason`), or None."""
-    missing = [name for name, ok in (("JSPI (WebAssembly.Suspending)", jspi),
-                                     ("Memory64 (WebAssembly.Memory with address 'i64')", memory64)) if not ok]
-    if missing:
-        return (f"this browser lacks {' and '.join(missing)}, which wllama 3.13's WASM build needs; its compatibility "
-                "build (@wllama/wllama-compat) is not served")
+BUILDS = {
+    "jspi-memory64": "wllama {version} JSPI + Memory64 build",
+    "compat": "@wllama/wllama-compat {version} Asyncify + wasm32 build, for browsers without JSPI or Memory64",
+}
+
+
+def choose_build(jspi: bool, memory64: bool) -> str:
+    """The wllama 3.13 build a browser loads: "jspi-memory64" (the main one) where it has both, else "compat"
+    (exactly wllama's own needCompat())."""
+    return "jspi-memory64" if jspi and memory64 else "compat"
+
+
+def requirement_refusal(jspi: bool, memory64: bool, webgpu_wanted: bool, webgpu: bool,
+                        shared_memory: bool = True) -> str | None:
+    """Why the browser cannot run wllama 3.13 (the engine's `unsupported_reason`), or None. Without JSPI or
+    Memory64 the compatibility build runs; it needs SharedArrayBuffer (`shared_memory`)."""
+    if choose_build(jspi, memory64) == "compat" and not shared_memory:
+        missing = [name for name, ok in (("JSPI", jspi), ("Memory64", memory64)) if not ok]
+        return (f"this browser lacks {' and '.join(missing)}, so wllama 3.13 needs its compatibility build "
+                "(@wllama/wllama-compat), whose shared memory needs SharedArrayBuffer, which this page lacks")
     if webgpu_wanted and not webgpu:
         return "this browser has no WebGPU (navigator.gpu is missing)"
     return None

@@ -48,13 +48,48 @@ const quietLogger = {
   error: (...args) => console.error("[wllama 3.x]", ...args),
 };
 
-// A loaded model. options: moduleUrl, wasmUrl, model (Uint8Array), nCtx, nThreads, nGpuLayers, adapterLimits.
+// What wllama's ModelManager may call on a cache manager; the model is always handed over as a Blob.
+const noCache = {
+  async getNameFromURL(url) {
+    return String(url);
+  },
+  async open() {
+    return null;
+  },
+  async getSize() {
+    return -1;
+  },
+  async getMetadata() {
+    return null;
+  },
+  async list() {
+    return [];
+  },
+  async clear() {},
+  async delete() {},
+  async deleteMany() {},
+  async write() {
+    throw new Error("this page has no storage for wllama's model cache (no OPFS)");
+  },
+  async download() {
+    throw new Error("this page has no storage for wllama's model cache (no OPFS)");
+  },
+};
+
+// A loaded model. options: moduleUrl, wasmUrl, model (Uint8Array), nCtx, nThreads, nGpuLayers, adapterLimits,
+// compat: null, or {wasm, worker} (URLs of @wllama/wllama-compat's build, served by the site).
 export async function open(options) {
   const { Wllama } = await import(options.moduleUrl);
-  const w = new Wllama({ default: options.wasmUrl }, { suppressNativeLog: false, logger: quietLogger });
-  // Compatibility mode would fetch another build from a CDN: never. Browsers without JSPI and Memory64
-  // are refused before this (the engine's unsupported_reason).
-  w.setCompat(null);
+  const config = { suppressNativeLog: false, logger: quietLogger };
+  // wllama's default cache manager throws "No supported storage backend found" where the page has no OPFS
+  // (navigator.storage.getDirectory: missing in WebKitGTK's automation session). The model comes as a Blob,
+  // so nothing is cached: hand it one that stores nothing there.
+  if (!(globalThis.navigator && navigator.storage && navigator.storage.getDirectory)) config.cacheManager = noCache;
+  const w = new Wllama({ default: options.wasmUrl }, config);
+  // wllama switches to the compatibility build exactly where JSPI or Memory64 is missing (its needCompat(), the
+  // same checks as requirements() above); the engine hands it the site's copy of that build, never a CDN's.
+  // "firefox_safari": without it wllama ignores the compat build on Firefox.
+  w.setCompat(options.compat || null, "firefox_safari");
   const session = new Session(w, options);
   const gpu = options.nGpuLayers !== 0;
   const restore = gpu ? await session.captureWorkerGpu(options.adapterLimits) : () => {};
@@ -171,6 +206,8 @@ export class Session {
       n_batch: ctx.n_batch,
       n_layer: ctx.n_layer,
       libllama: this.w.constructor.getLibllamaVersion ? this.w.constructor.getLibllamaVersion() : null,
+      // the build wllama really loaded: its worker's resources say whether it took the compatibility build
+      compat: Boolean(this.w.proxy && this.w.proxy.resources && this.w.proxy.resources.compat),
       adapter: this.adapter,
       devices: this.devices.size,
       token_times: this.polls,
