@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the benchmark and the tests need on a fresh Debian machine:
-# Chromium + chromedriver, Firefox ESR + Mesa's Vulkan drivers (Debian packages) and this project with its test extra (PyPI).
+# Chromium + chromedriver, Firefox ESR + Mesa's Vulkan drivers, WebKitGTK's WebDriver + Xvfb (Debian packages) and this
+# project with its test extra (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,15 @@ if ! command -v firefox-esr >/dev/null || [ ! -e /usr/share/vulkan/icd.d/lvp_icd
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q firefox-esr mesa-vulkan-drivers
+fi
+
+# WebKit (--browser webkit): WebKitGTK's WebDriver, which brings its MiniBrowser, and Xvfb (WebKitGTK has no headless
+# mode of its own); skipped when both are there.
+if ! command -v WebKitWebDriver >/dev/null || ! command -v Xvfb >/dev/null; then
+  echo "[setup] installing webkit2gtk-driver and xvfb (WebKit)" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q webkit2gtk-driver xvfb
 fi
 
 # BENCH_EXTRAS=test,convert adds the Transformers.js conversion's heavy dependencies (torch, ...).

@@ -96,9 +96,23 @@ def firefox():
     driver.quit()
 
 
+@pytest.fixture(scope="session")
+def webkit():
+    """WebKitGTK's MiniBrowser under WebKitWebDriver on its own Xvfb, SharedArrayBuffer on (app.host.webkit); skips
+    where it is not installed (scripts/setup.sh and CI install webkit2gtk-driver and xvfb)."""
+    from app.host.webkit import WebKitMissing, start_webkit
+
+    try:
+        driver = start_webkit()
+    except WebKitMissing as err:
+        pytest.skip(str(err))
+    yield driver
+    driver.quit()
+
+
 # The page tests that take `browser` run once in each of these (ids test_x[chromium], test_x[firefox]; select one
 # with -m firefox, leave one out with -m "not firefox"): a small set, the page working in every browser.
-PAGE_BROWSERS = ("chromium", "firefox")
+PAGE_BROWSERS = ("chromium", "firefox", "webkit")
 
 
 @pytest.fixture(params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in PAGE_BROWSERS])

@@ -3,6 +3,7 @@ Stop keeps finished runs, bad files get words, not panics."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -24,6 +25,10 @@ def table_rows(driver) -> dict[str, list[str]]:
 def test_short_benchmark_table_and_json_agree_with_their_timestamps(browser, site_url):  # every browser
     settings = {"max_tokens": 6, "runs": 2, "warmup": 1, "forced_tokens": 3, "perplexity": False,
                 "engines": ["llamacpp-wasm", "flare-cpu"]}
+    if browser.bench_browser == "webkit":
+        # WebKit says navigator.hardwareConcurrency 4 below 8 cores: "every core" would start 4 llama.cpp threads
+        # on a 2-core machine, which crawl (the webkit runtime does the same: app/host/runtimes/webkit.py).
+        settings["llamacpp_threads"] = len(os.sched_getaffinity(0))
     open_bench(browser, site_url, settings, autorun=True)
     assert wait_state(browser, {"done", "error"}, timeout=400) == "done", browser.find_element("id", "form-error").text
     data = result(browser)
@@ -48,7 +53,7 @@ def test_short_benchmark_table_and_json_agree_with_their_timestamps(browser, sit
         assert cells[col["tokens"]].startswith(str(len(row["runs"][0]["token_ids"])))
         # Memory: the page's bytes after load and at the end, measured by the browser.
         memory = row["memory"]
-        if browser.bench_browser == "firefox":  # no performance.measureUserAgentSpecificMemory(): said, not guessed
+        if browser.bench_browser in ("firefox", "webkit"):  # no measureUserAgentSpecificMemory(): said, not guessed
             assert memory["page_bytes_peak"] is None and "measureUserAgentSpecificMemory" in memory["error"]
             assert cells[col["memory MB"]] == "-"
         else:
@@ -60,6 +65,10 @@ def test_short_benchmark_table_and_json_agree_with_their_timestamps(browser, sit
     assert table["flare-cpu"][2] in ("ok", "DEGRADED", "WRONG")  # a verdict, always shown, next to the name
     reference = data["rows"][0]
     assert reference["correctness"]["forced_top1_agreement"] == 1.0, "llama.cpp must agree with its own greedy tokens"
+    # The row says which wllama build ran: 2.3.7's wasm32 build where the browser lacks Memory64 (WebKit), else 2.4.0's.
+    build = "memory64" if data["environment"]["features"]["memory64"] else "wasm32"
+    assert reference["info"]["build"] == build and f"wasm-cpu ({build})" in table["llamacpp-wasm"][1]
+    assert data["tokenizer"].startswith("llama.cpp (wllama 2.4.0" if build == "memory64" else "llama.cpp (wllama 2.3.7")
     # Charts were drawn by Chart.js.
     assert browser.execute_script("return !!Chart.getChart(document.getElementById('chart-decode'))")
 

@@ -26,7 +26,10 @@ def test_page_reaches_ready_and_is_cross_origin_isolated(browser, site_url):  # 
     error = browser.find_element("id", "error").text
     assert state == "ready", f"page error: {error}"
     assert browser.execute_script("return self.crossOriginIsolated") is True
-    env = browser.find_element("id", "env-table").text
+    # Each row's cells joined by a space: WebKit's element text runs a row's cells together ("Python3.13.2").
+    env = browser.execute_script(
+        "return [...document.querySelectorAll('#env-table tr')]"
+        ".map(tr => [...tr.children].map(c => c.textContent.trim()).join(' ')).join('\\n')")
     assert "Python 3.13" in env and "Pyodide 0.29.3" in env and "flare-web 0.2.21" in env
     assert "crossOriginIsolated yes" in env
     ready_ms = float(browser.execute_script("return document.documentElement.dataset.readyMs"))
