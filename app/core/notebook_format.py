@@ -16,6 +16,7 @@ import re
 import uuid
 from typing import Any
 
+MAX_DEPTH = 100  # a notebook nests about 6 deep; its metadata and outputs are free-form, but not this deep
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (Pyodide)", "language": "python"}
 CELL_TYPES = ("code", "markdown", "raw")
 OUTPUT_TYPES = ("stream", "execute_result", "display_data", "error")
@@ -123,11 +124,26 @@ def _output_from_nb(o: dict[str, Any], where: str, warnings: list[str], hidden: 
 
 
 def import_ipynb(text: str) -> dict[str, Any]:
-    """{"cells", "metadata" (the notebook's, less the kernel's), "warnings" (sentences for the page)}."""
+    """{"cells", "metadata" (the notebook's, less the kernel's), "warnings" (sentences for the page)}.
+
+    Raises NotebookFormatError in words for anything that is not an nbformat 4 notebook this page can read, a file
+    nested deeper than MAX_DEPTH included (measured before parsing: Python's parser would overflow Pyodide's stack)."""
+    from app.core.jsontext import JsonTextError, loads
+
     try:
-        nb = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise NotebookFormatError(f"not a notebook: the file is not JSON ({err.msg} at line {err.lineno})") from None
+        nb = loads(text, MAX_DEPTH, "the file")
+    except JsonTextError as err:
+        raise NotebookFormatError(f"not a notebook this page can read: {err}") from None
+    try:
+        return _import(nb)
+    except NotebookFormatError:
+        raise
+    except (TypeError, ValueError, AttributeError, KeyError, RecursionError) as err:
+        raise NotebookFormatError(f"not an nbformat 4 notebook this page can read ({type(err).__name__}: "
+                                  f"{str(err)[:200]})") from None
+
+
+def _import(nb: Any) -> dict[str, Any]:
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise NotebookFormatError("not an nbformat 4 notebook (.ipynb): 'nbformat' must be 4 and 'cells' a list")
     if nb.get("nbformat") != 4:
@@ -164,7 +180,11 @@ def import_ipynb(text: str) -> dict[str, Any]:
     if hidden:
         warnings.append("outputs of type " + ", ".join(sorted(hidden)) + " are kept in the notebook and exported again, "
                         "but this page does not draw them.")
-    metadata = {k: v for k, v in (nb.get("metadata") or {}).items() if k not in ("kernelspec", "language_info")}
+    raw_meta = nb.get("metadata") or {}
+    if not isinstance(raw_meta, dict):
+        warnings.append(f"the notebook's metadata is {type(raw_meta).__name__}, not an object; it was dropped.")
+        raw_meta = {}
+    metadata = {k: v for k, v in raw_meta.items() if k not in ("kernelspec", "language_info")}
     return {"cells": cells, "metadata": metadata, "warnings": warnings}
 
 

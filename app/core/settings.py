@@ -33,10 +33,20 @@ DEFAULT_MODEL = "smollm2-135m"
 # Prompt and system prompt, each: room for any context the engines offer (a token is 1-6 characters), while a
 # pasted book is refused at once instead of being tokenized and then refused for the context.
 MAX_PROMPT_CHARS = 32_000
+# Settings as JSON text (a link's `#settings=`, the file `bench` hands over): room for the longest prompt and system
+# prompt even with every character escaped (`\ud83d\ude42`: 12 characters for one).
+MAX_SETTINGS_CHARS = 1_000_000
 
 
 class SettingsError(ValueError):
     """A setting is out of range; the message names it and the allowed range."""
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """repr(value) for a message, cut to about `limit` characters with how much was left out (a pasted megabyte
+    is not echoed back)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
 @dataclass
@@ -73,7 +83,7 @@ class BenchSettings:
         def check_int(name: str, lo: int, hi: int) -> None:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise SettingsError(f"{name} must be a whole number, not {value!r}")
+                raise SettingsError(f"{name} must be a whole number, not {shown(value)}")
             if not lo <= value <= hi:
                 raise SettingsError(f"{name} must be between {lo} and {hi}, not {value}")
 
@@ -86,7 +96,7 @@ class BenchSettings:
             except UnicodeEncodeError:
                 raise SettingsError(f"the {name} is not valid UTF-8 text (it holds undecodable bytes)") from None
         if not isinstance(self.engines, list) or not all(isinstance(e, str) for e in self.engines):
-            raise SettingsError(f"engines must be a list of engine keys, not {self.engines!r}")
+            raise SettingsError(f"engines must be a list of engine keys, not {shown(self.engines)}")
         if not isinstance(self.prompt, str) or not self.prompt.strip():
             raise SettingsError("the prompt is empty: type something for the model to answer")
         if len(self.prompt) > MAX_PROMPT_CHARS:
@@ -100,26 +110,34 @@ class BenchSettings:
         check_int("forced_tokens", 0, 128)
         check_int("llamacpp_threads", 0, 64)
         if not isinstance(self.model, str) or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,63}", self.model):
-            raise SettingsError(f"model must be an embedded model's id (like {DEFAULT_MODEL!r}) or 'file', not {self.model!r}")
+            raise SettingsError(f"model must be an embedded model's id (like {DEFAULT_MODEL!r}) or 'file', not {shown(self.model)}")
         for name, lo, hi in (("n_prompt", 1, 8192), ("n_gen", 1, 2048), ("depth", 0, 8192)):
             values = getattr(self, name)
             if not isinstance(values, list) or len(values) > 16 or any(
                     isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi for v in values):
-                raise SettingsError(f"{name} must be a list of at most 16 whole numbers from {lo} to {hi}, not {values!r}")
+                raise SettingsError(f"{name} must be a list of at most 16 whole numbers from {lo} to {hi}, "
+                                    f"not {shown(values)}")
+            repeated = sorted({v for v in values if values.count(v) > 1})
+            if repeated:
+                raise SettingsError(f"{name} lists {', '.join(map(str, repeated))} more than once: each test is run "
+                                    "once, give each value once")
         if not self.depth:
             self.depth = [0]
+        if self.depth != [0] and not self.n_gen:
+            raise SettingsError(f"depth {','.join(map(str, self.depth))} applies to the tg tests only, and there are "
+                                "none: give n_gen too (e.g. n_gen 64 with depth 0,512), or leave depth at 0")
         if not isinstance(self.ignore_eos, bool):
             raise SettingsError(f"ignore_eos must be true or false, not {self.ignore_eos!r}")
         if self.webgpu_limits not in WEBGPU_LIMITS:
             raise SettingsError(f"webgpu_limits must be one of {list(WEBGPU_LIMITS)}, not {self.webgpu_limits!r}")
         if not isinstance(self.system, str):
-            raise SettingsError(f"the system prompt must be text, not {self.system!r}")
+            raise SettingsError(f"the system prompt must be text, not {shown(self.system)}")
         # Whitespace-only means no system prompt, on the page and the command line alike.
         if not self.system.strip():
             self.system = ""
         unknown = [e for e in self.engines if e not in ENGINE_KEYS]
         if unknown:
-            raise SettingsError(f"unknown engine(s) {unknown}; choose from {list(ENGINE_KEYS)}")
+            raise SettingsError(f"unknown engine(s) {shown(unknown, 200)}; choose from {list(ENGINE_KEYS)}")
         if not self.engines:
             raise SettingsError(f"no engine selected; choose from {list(ENGINE_KEYS)}")
         if self.perplexity and len(self.passage.split()) < 3:
@@ -143,32 +161,18 @@ class BenchSettings:
 def json_depth(text: str) -> int:
     """How deeply `text`'s JSON arrays and objects nest (strings skipped), without parsing it: a settings
     string nested thousands deep would overflow Pyodide's stack inside json.loads."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif ch in "]}":
-            depth -= 1
-    return deepest
+    from app.core.jsontext import nesting_depth
+
+    return nesting_depth(text)
 
 
-def settings_from_json(text: str) -> "BenchSettings":
-    """Settings from JSON text (the page's `settings` URL parameter). Raises SettingsError in words."""
+def settings_from_json(text: str, max_chars: int = MAX_SETTINGS_CHARS) -> "BenchSettings":
+    """Settings from JSON text (the page's `settings` URL parameter, or the file `bench` hands over).
+    Raises SettingsError in words."""
     import json
 
-    if len(text) > 4 * MAX_PROMPT_CHARS:
-        raise SettingsError(f"the settings are {len(text)} characters long; at most {4 * MAX_PROMPT_CHARS}")
+    if len(text) > max_chars:
+        raise SettingsError(f"the settings are {len(text):,} characters long; at most {max_chars:,}")
     if json_depth(text) > 8:
         raise SettingsError("the settings nest arrays or objects more than 8 deep: they are a flat object")
     try:

@@ -159,11 +159,18 @@ def resolve_model(value: str | None) -> tuple[str | None, Path | None]:
 
 
 def int_list(text: str) -> list[int]:
-    """'32,128' -> [32, 128] (argparse type); a clear error for anything else."""
+    """'32,128' -> [32, 128] (argparse type); a clear error for anything else, an empty item (',', '32,,64')
+    included: nothing given is never silently taken as no sweep."""
+    from app.core.settings import shown
+
+    parts = [x.strip() for x in text.split(",")]
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        if any(not x for x in parts):
+            raise ValueError
+        return [int(x) for x in parts]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a comma-separated list of whole numbers, like 32,128, not {text!r}") from None
+        raise argparse.ArgumentTypeError(f"a comma-separated list of whole numbers, like 32,128, not {shown(text)}") \
+            from None
 
 
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
@@ -225,17 +232,34 @@ def check_model(path: Path, settings: BenchSettings) -> None:
         if all(e in refused for e in settings.engines):
             reasons = "; ".join(f"{e}: {refused[e]}" for e in settings.engines)
             raise GGUFError(f"no selected engine can run it ({reasons})")
+        check_template(header.metadata, path.name, settings)
     except OSError as err:  # stat() refused (e.g. a folder on the way without permission)
         raise GGUFError(f"{path}: cannot read it: {err.strerror or err}") from None
     except GGUFError as err:
         raise GGUFError(f"{path}: {err}") from None
 
 
+def check_template(metadata: dict, name: str, settings: BenchSettings) -> None:
+    """Render the file's chat template with these settings as the page will (app.web.bench.render_prompt, under
+    the same work budget), before any browser starts. Raises GGUFError naming the template when it does not
+    parse, fails, runs away (a runaway loop ends within seconds) or renders an empty prompt."""
+    from types import SimpleNamespace
+
+    from app.core.chat_template import TemplateError
+    from app.web.bench import render_prompt
+
+    try:
+        render_prompt(settings, SimpleNamespace(metadata=metadata, name=name))
+    except TemplateError as err:
+        raise GGUFError(str(err)) from None
+
+
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
 
 # Settings fields as the command line spells them, for error messages.
 OPTION_OF_FIELD = {"max_tokens": "--max-tokens", "forced_tokens": "--forced-tokens", "llamacpp_threads": "--llamacpp-threads",
-                   "webgpu_limits": "--webgpu-limits", "runs": "--runs", "warmup": "--warmup"}
+                   "webgpu_limits": "--webgpu-limits", "runs": "--runs", "warmup": "--warmup",
+                   "n_prompt": "--n-prompt", "n_gen": "--n-gen", "depth": "--depth"}
 
 
 def option_names(message: str) -> str:
@@ -292,15 +316,17 @@ def _activity(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """The bench command: exit code 0 (finished), 1 (failed, timed out, browser lost), 2 (bad input)."""
+    from app.host.cli import summarise
+
     try:
         settings = checked_settings(args)
     except (SettingsError, GGUFError) as err:
-        print(f"bench: {option_names(str(err))}", file=sys.stderr)
+        print(f"bench: {summarise(option_names(str(err)))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         runtime = runtimes.from_args(args)  # --runtime NAME, or the runtime an option of its own implies (--grid)
     except SettingsError as err:
-        print(f"bench: {err}", file=sys.stderr)
+        print(f"bench: {summarise(str(err))}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
     from app.host.pagerun import Watchdog, describe
@@ -431,10 +457,13 @@ def _report_unfinished(args: argparse.Namespace, runtime: runtimes.Runtime, outc
                       f"'{_activity(outcome.activity)}' ({outcome.error})")
         print(f"bench: {reason}; {_rows_written(outcome.result, args.json, reason)}", file=sys.stderr)
         return EXIT_FAILED
-    print(f"bench: the page ended in state '{outcome.state}': {outcome.error or 'no message'}", file=sys.stderr)
+    from app.host.cli import summarise
+
+    print(summarise(f"bench: the page ended in state '{outcome.state}': {outcome.error or 'no message'}"),
+          file=sys.stderr)
     if outcome.result is not None and outcome.result.get("rows"):
         print(text_table(outcome.result))
-        reason = f"the page ended in state '{outcome.state}': {outcome.error or 'no message'}"
+        reason = summarise(f"the page ended in state '{outcome.state}': {outcome.error or 'no message'}")
         print(f"({_rows_written(outcome.result, args.json, reason)})", file=sys.stderr)
     return EXIT_BAD_INPUT if outcome.state == "error" else EXIT_FAILED
 

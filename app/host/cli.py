@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -19,6 +20,40 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
                 or action.default in (None, False, argparse.SUPPRESS)):
             return text
         return text + " (default: %(default)s)"
+
+
+ERROR_LINE_CHARS = 600  # an error line echoing a pasted megabyte is cut to this, saying how much was left out
+
+
+def summarise(text: str, limit: int = ERROR_LINE_CHARS) -> str:
+    """`text` on one line of at most about `limit` characters: its start, and how many characters were left out."""
+    text = " ".join(str(text).split("\n"))
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters not shown)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its error lines summarised (an option's value can be a pasted megabyte)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        super().error(summarise(message))
+
+
+# A value such as -5% or -0.5 given after an option ("--fail-on -5%"): argparse takes it for an option and
+# answers "expected one argument"; joined to its option ("--fail-on=-5%") the command itself says what is wrong.
+_NEGATIVE_VALUE = re.compile(r"-\d[\d.,]*%?")
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """`--option -5%` -> `--option=-5%` for every long option followed by a negative number or percentage."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1].startswith("--") and "=" not in out[-1] and _NEGATIVE_VALUE.fullmatch(token):
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
 
 
 MAIN_DESCRIPTION = """\
@@ -102,9 +137,9 @@ def cmd_overhead(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description=MAIN_DESCRIPTION, epilog=MAIN_EPILOG,
-                                     formatter_class=HelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = Parser(prog="python -m app", description=MAIN_DESCRIPTION, epilog=MAIN_EPILOG,
+                    formatter_class=HelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
 
     def command(name: str, summary: str, description: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, help=summary, description=description, formatter_class=HelpFormatter)
@@ -153,5 +188,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     return args.func(args)

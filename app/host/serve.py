@@ -1,4 +1,10 @@
-"""Serve dist/ on loopback with the headers that make the page cross-origin isolated."""
+"""Serve dist/ on loopback with the headers that make the page cross-origin isolated.
+
+Besides dist/ (and `extra` files by exact path), a server can hold `once` routes: bytes kept in memory and served
+to the first GET only, then forgotten (404). `bench` hands the page its settings that way
+(app.host.runtimes: `Job.settings_route`), so settings of any length travel without the page's URL, and a
+prompt is not left readable on a server that other machines can reach (`--serve-host`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import sys
 import http.server
 import threading
 from pathlib import Path
+from http import HTTPStatus
 from urllib.parse import unquote, urlsplit
 
 MIME_TYPES = {
@@ -30,10 +37,32 @@ ISOLATION_HEADERS = {
 class DistHandler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
 
-    def __init__(self, *args, directory: str, quiet: bool = True, extra: dict[str, Path] | None = None, **kwargs):
+    def __init__(self, *args, directory: str, quiet: bool = True, extra: dict[str, Path] | None = None,
+                 once: dict[str, bytes] | None = None, **kwargs):
         self.quiet = quiet
         self.extra = extra or {}
+        self.once = once if once is not None else {}  # shared by every request of the server: popped when served
         super().__init__(*args, directory=directory, **kwargs)
+
+    def do_GET(self) -> None:
+        requested = unquote(urlsplit(self.path).path)
+        if requested.startswith(ONCE_PREFIX):
+            body = self.once.pop(requested, None)
+            if body is None:
+                self.send_error(404, "Not found", "this one-time address was served already, or never existed")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        if code == HTTPStatus.REQUEST_URI_TOO_LONG and explain is None:
+            message, explain = "This link is too long", LINK_TOO_LONG
+        super().send_error(code, message, explain)
 
     def translate_path(self, path: str) -> str:
         # Files served beside dist/ by exact URL path only (a model given to `bench --model`).
@@ -70,6 +99,16 @@ class DistHandler(http.server.SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
+ONCE_PREFIX = "/run-settings/"  # the folder of one-time routes (nothing of dist/ lives there)
+REQUEST_LINE_LIMIT = 65536  # bytes: http.server answers 414 past it
+LINK_TOO_LONG = (
+    f"The address is longer than the {REQUEST_LINE_LIMIT:,} bytes this server reads in a request line. Settings this "
+    "long cannot travel in ?settings= (in a link each character outside ASCII takes 6 to 12 bytes): put them after "
+    "#settings= instead of ?settings= (the browser keeps the part after # to itself, and the page reads it there), "
+    "or open the page and paste the prompt into the form; python -m app bench hands its settings over without "
+    "the link")
+
+
 class DistServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -85,12 +124,17 @@ LOOPBACK = "127.0.0.1"
 
 
 def make_server(dist: Path, port: int = 0, quiet: bool = True, extra: dict[str, Path] | None = None,
-                host: str = LOOPBACK) -> DistServer:
+                host: str = LOOPBACK, once: dict[str, bytes] | None = None) -> DistServer:
     """A server for `dist` on `host` (loopback by default; `bench --serve-host ADDR` for Grid nodes on other
-    machines: an address of this machine that they can reach, which is also the address the URL names)."""
+    machines: an address of this machine that they can reach, which is also the address the URL names).
+    `once`: path -> bytes served to the first GET only (paths under ONCE_PREFIX; ValueError for others)."""
     if not (dist / "index.html").exists():
         raise FileNotFoundError(f"{dist} has no index.html: run `python build.py` first")
-    handler = functools.partial(DistHandler, directory=str(dist.resolve()), quiet=quiet, extra=extra)
+    once = dict(once or {})
+    outside = [route for route in once if not route.startswith(ONCE_PREFIX)]
+    if outside:
+        raise ValueError(f"one-time routes must start with {ONCE_PREFIX}, not {outside}")
+    handler = functools.partial(DistHandler, directory=str(dist.resolve()), quiet=quiet, extra=extra, once=once)
     return DistServer((host, port), handler)
 
 
@@ -100,7 +144,8 @@ def url_of(server: DistServer) -> str:
     return f"http://{host}:{port}/"
 
 
-def serve_in_thread(dist: Path, port: int = 0, extra: dict[str, Path] | None = None, host: str = LOOPBACK) -> DistServer:
-    server = make_server(dist, port, extra=extra, host=host)
+def serve_in_thread(dist: Path, port: int = 0, extra: dict[str, Path] | None = None, host: str = LOOPBACK,
+                    once: dict[str, bytes] | None = None) -> DistServer:
+    server = make_server(dist, port, extra=extra, host=host, once=once)
     threading.Thread(target=server.serve_forever, daemon=True, name="dist-server").start()
     return server

@@ -28,7 +28,8 @@ from app.web.gpu_capture import memory_fields
 from app.web.tokenizer import Tokenizer
 
 __all__ = ["Benchmark", "Controller", "RunFailed", "Stopped", "check_some_engine_ran", "manifest_assets",
-           "memory_fields", "new_result", "one_run", "render_prompt", "run_benchmark"]
+           "memory_fields", "new_result", "one_run", "prepare_prompt", "render_prompt", "run_benchmark",
+           "template_source"]
 
 Progress = Callable[[float, str], None]  # (fraction done 0..1, message)
 OpenTokenizer = Callable[[Model, dict[str, Any]], Awaitable[Tokenizer]]
@@ -55,10 +56,18 @@ class Stopped(Exception):
     """The user pressed Stop: the row ends with the runs it has."""
 
 
-def render_prompt(settings: BenchSettings, model: Model) -> chat_template.RenderedPrompt:
+def template_source(model: Model) -> str:
+    """How messages name the model's chat template."""
+    return f"the chat template of {model.name} (tokenizer.chat_template)"
+
+
+def render_prompt(settings: BenchSettings, model: Model,
+                  budget: chat_template.RenderBudget | None = None) -> chat_template.RenderedPrompt:
     """The text every engine's prompt ids come from: the model's own chat template, or the raw prompt.
 
-    Raises chat_template.TemplateError when the template does not render."""
+    The template renders under `budget` (default chat_template.RenderBudget(): a runaway template ends within
+    seconds). Raises chat_template.TemplateError naming the template when it does not render or renders an empty
+    prompt (RenderStopped when the budget's `stopped()` says so)."""
     meta = model.metadata
     tokens = meta.get("tokenizer.ggml.tokens") or []
 
@@ -68,18 +77,32 @@ def render_prompt(settings: BenchSettings, model: Model) -> chat_template.Render
 
     return chat_template.render(meta.get("tokenizer.chat_template"), settings.prompt, settings.system or None,
                                 bos_token=token_text("tokenizer.ggml.bos_token_id"),
-                                eos_token=token_text("tokenizer.ggml.eos_token_id"))
+                                eos_token=token_text("tokenizer.ggml.eos_token_id"),
+                                source=template_source(model), budget=budget)
+
+
+async def prepare_prompt(settings: BenchSettings, model: Model, controller: Controller | None = None,
+                         browser: Browser | None = None) -> chat_template.RenderedPrompt:
+    """render_prompt() as the page runs it: the browser gets its turn while the template renders (where it can
+    pause synchronous Python: `Browser.blocking_pause`), and Stop (`controller`) ends the render."""
+    browser = BROWSER if browser is None else browser
+    budget = chat_template.RenderBudget(
+        pause=await browser.blocking_pause(),
+        stopped=(lambda: controller.stop_requested) if controller is not None else None)
+    return render_prompt(settings, model, budget)
 
 
 async def new_result(settings: BenchSettings, model: Model, tokenizer: Tokenizer, environment: dict[str, Any],
-                     assets: list[dict[str, Any]]) -> dict[str, Any]:
+                     assets: list[dict[str, Any]],
+                     rendered: chat_template.RenderedPrompt | None = None) -> dict[str, Any]:
     """An empty result for this model and settings, with the prompt and passage ids every engine gets.
 
     The prompt is the model's own chat template rendered with jinja2 (`prompt_format` "gguf-template"),
     or the raw text for a model without one ("raw"); its ids, and the passage's, are llama.cpp's
-    (`tokenizer`), with the model's BOS rule. Raises chat_template.TemplateError (a ValueError).
+    (`tokenizer`), with the model's BOS rule; `rendered`: the prompt already rendered (else it is rendered here).
+    Raises chat_template.TemplateError (a ValueError).
     """
-    rendered = render_prompt(settings, model)
+    rendered = render_prompt(settings, model) if rendered is None else rendered
     prompt_ids = await tokenizer.encode(rendered.text)
     passage_ids = await tokenizer.encode(settings.passage)
     controls = chat_template.control_strings(model.metadata)
@@ -131,10 +154,13 @@ async def run_benchmark(settings: BenchSettings, model: Model, site: dict[str, A
         async def open_tokenizer(m: Model, s: dict[str, Any]) -> Tokenizer:
             return await open_tokenizer_of_record(m, s, browser)
 
+    # The template first: one that fails, runs away or renders nothing is refused before anything loads.
+    progress(0, "the chat template renders the prompt")
+    rendered = await prepare_prompt(settings, model, controller, browser)
     progress(0, "llama.cpp tokenizes the prompt (the tokenizer of record)")
     tokenizer = await open_tokenizer(model, site)
     try:
-        result = await new_result(settings, model, tokenizer, environment, assets)
+        result = await new_result(settings, model, tokenizer, environment, assets, rendered)
         result.update(extra or {})
         log(f"prompt ({result['prompt_format']}): {len(result['prompt_ids'])} ids, passage {len(result['passage_ids'])} ids, "
             f"from {tokenizer.source} (loaded in {tokenizer.load_ms:.0f} ms); stop ids {result['stop_ids']}")

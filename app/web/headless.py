@@ -18,8 +18,8 @@ from pyodide.ffi import JsException  # type: ignore[import-not-found]
 from app.core.chat_template import TemplateError
 from app.core.gguf_header import GGUFError
 from app.core.result_schema import ResultSchemaError, validate as validate_result
-from app.core.settings import BenchSettings, SettingsError
-from app.web import environment, jsbridge
+from app.core.settings import BenchSettings, SettingsError, settings_from_json
+from app.web import environment, fetch as fetching, jsbridge
 from app.engines.protocol import EngineError
 
 
@@ -68,7 +68,7 @@ class Headless:
             check_some_engine_ran(result)
             validate_result(result)  # the v3 JSON Schema the page and the host check too
             return "done", ""
-        except (GGUFError, SettingsError, EngineError, TemplateError, ResultSchemaError) as err:
+        except (GGUFError, SettingsError, EngineError, TemplateError, ResultSchemaError, fetching.FetchError) as err:
             return "error", str(err)
         except JsException as err:
             return "error", f"the runtime raised: {err}"
@@ -91,8 +91,12 @@ async def main(manifest_text: str, options_text: str, timings_text: str, publish
     log(f"{runtime}: Python {env['python']}, Pyodide {env['pyodide']}, WebGPU adapter: "
         f"{environment.adapter_text(env['webgpu'], env.get('webgpu_absent'))}")
     try:
-        settings = BenchSettings.from_dict(options.get("settings") or {})
-    except (SettingsError, ValueError, TypeError) as err:
+        if options.get("settings_url"):
+            # The host's one-time path (app.host.runtimes: Job.settings_route): settings of any length.
+            settings = settings_from_json(await fetching.fetch_text(str(options["settings_url"])))
+        else:
+            settings = BenchSettings.from_dict(options.get("settings") or {})
+    except (SettingsError, ValueError, TypeError, OSError) as err:
         return json.dumps({"state": "error", "error": f"settings: {err}", "result": None})
     page = Headless(site, manifest, env, publish)
     state, error = await page.run(settings, options.get("model") or None)

@@ -2,6 +2,8 @@
 
 The header is read and checked in Python (app.core.gguf_header) from the first bytes only,
 before any engine sees the file, so a bad file gets a clear message instead of a WASM panic.
+Every fetch here ends (app.web.fetch): it gives up when nothing arrives for a while, the page's Stop aborts it
+(`signal`), and its errors name the URL.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from app.core import generation_limits
 from app.engines import unsupported_engines
 from app.core.gguf_header import GGUFError, GGUFHeader, read_header
 from app.core.tokenizer_json import TokenizerBuildError, tokenizer_json
-from app.web import jsbridge
+from app.web import fetch as fetching, jsbridge
 from app.engines.protocol import Model
 
 OPFS_DIR = "browser-llm-bench-models"
@@ -80,8 +82,10 @@ async def clear_opfs_cache() -> None:
         pass
 
 
-async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, dict]) -> tuple[Model, dict[str, Any]]:
-    """The embedded model: OPFS copy if present (warm), else the network (cold), then cached."""
+async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, dict],
+                     signal: Any = None) -> tuple[Model, dict[str, Any]]:
+    """The embedded model: OPFS copy if present (warm), else the network (cold), then cached. `signal`: an
+    AbortSignal that ends the fetch (app.web.fetch.FetchStopped); other fetch failures are FetchError."""
     path = site_model_info.get("gguf") or site_model_info["file"]
     sha = manifest_files.get(path, {}).get("sha256")
     cache_name = f"{sha}.gguf" if sha else None
@@ -95,7 +99,7 @@ async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, 
             fetch.update(source="opfs", fetch_ms=jsbridge.now_ms() - t0, cold_fetch_ms=None)
     if data is None:
         t0 = jsbridge.now_ms()
-        data = await jsbridge.fetch_bytes(path)
+        data = await fetching.fetch_bytes(path, signal)
         fetch.update(source="network", fetch_ms=jsbridge.now_ms() - t0, cold_fetch_ms=jsbridge.now_ms() - t0)
         if cache_name and await _opfs_write(folder, cache_name, data):
             # Measure the warm path too, so one cold run reports both.
@@ -104,7 +108,8 @@ async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, 
             if again is not None:
                 fetch["warm_fetch_ms"] = jsbridge.now_ms() - t1
     header = header_of(data, path)
-    tokenizer = await jsbridge.fetch_text(site_model_info["tokenizer"]) if site_model_info.get("tokenizer") else None
+    tokenizer = (await fetching.fetch_text(site_model_info["tokenizer"], signal)
+                 if site_model_info.get("tokenizer") else None)
     return _model(data, site_model_info["name"], sha, header, tokenizer), fetch
 
 
@@ -132,10 +137,11 @@ async def picked_model(file: Any) -> tuple[Model, dict[str, Any]]:
     return await model_from_bytes(data, str(file.name), {"source": "local file", "fetch_ms": jsbridge.now_ms() - t0})
 
 
-async def served_file_model(url: str) -> tuple[Model, dict[str, Any]]:
-    """A GGUF from disk that `bench --model` serves beside the site."""
+async def served_file_model(url: str, signal: Any = None) -> tuple[Model, dict[str, Any]]:
+    """A GGUF at a URL (`?model=`): the one `bench --model` serves beside the site, or any the page may fetch.
+    `signal` ends the fetch (FetchStopped); it gives up when nothing arrives for a while (FetchError)."""
     t0 = jsbridge.now_ms()
-    data = await jsbridge.fetch_bytes(url)
+    data = await fetching.fetch_bytes(url, signal)
     return await model_from_bytes(data, url.rsplit("/", 1)[-1], {"source": "local file", "fetch_ms": jsbridge.now_ms() - t0})
 
 

@@ -13,11 +13,11 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
 
-from app.core.chat_template import TemplateError
+from app.core.chat_template import RenderStopped, TemplateError
 from app.core.gguf_header import GGUFError
 from app.core.result_schema import ResultSchemaError, validate as validate_result
-from app.core.settings import BenchSettings, SettingsError, settings_from_json
-from app.web import dom, environment, jsbridge
+from app.core.settings import BenchSettings, SettingsError, settings_from_json, shown
+from app.web import dom, environment, fetch as fetching, jsbridge
 from app import engines as engine_registry
 from app.engines.protocol import EngineError
 
@@ -78,6 +78,7 @@ class BenchPage:
         self.files = {f["path"]: f for f in manifest["files"]}
         self.env = env
         self.controller: Any = None  # a run's app.web.bench.Controller (Stop is enabled only while one runs)
+        self.abort: Any = None  # a run's AbortController: Stop ends a model fetch at once
         self.result: dict[str, Any] | None = None
         self.running = False
         self._proxies: list = []
@@ -137,12 +138,13 @@ class BenchPage:
             data[name] = bool(dom.element(name).checked)
         data["engines"] = [str(b.value) for b in js.document.querySelectorAll("input[name=engine]") if b.checked]
         for name in LIST_FIELDS:
-            raw = str(dom.element(name).value)
+            raw = str(dom.element(name).value).replace(" ", "")
             try:
-                data[name] = [int(x) for x in raw.replace(" ", "").split(",") if x]
+                # Blank: no sweep. Anything else must be numbers only: ',' or '32,,64' is not taken as nothing.
+                data[name] = [int(x) for x in raw.split(",")] if raw else []
             except ValueError:
                 raise SettingsError(f"{name.replace('_', ' ')} must be comma-separated whole numbers, like 32,128, "
-                                    f"not {raw!r}") from None
+                                    f"not {shown(raw)}") from None
         data["webgpu_limits"] = "adapter" if dom.element("webgpu_limits").checked else "default"
         data["model"] = str(dom.element("model-choice").value)
         return BenchSettings.from_dict(data)
@@ -181,19 +183,21 @@ class BenchPage:
         await self.run(settings, model_url)
 
     async def load_model(self, settings: BenchSettings, model_url: str | None):
+        signal = self.abort.signal if self.abort is not None else None
         if model_url:
-            return await modelsource.served_file_model(model_url)
+            return await modelsource.served_file_model(model_url, signal)
         if settings.model == "file":
             files = dom.element("model-file").files
             if not files or files.length == 0:
                 raise GGUFError("no GGUF file chosen: pick one, or choose an embedded model")
             return await modelsource.picked_model(files.item(0))
-        return await modelsource.site_model(modelsource.find_site_model(self.site, settings.model), self.files)
+        return await modelsource.site_model(modelsource.find_site_model(self.site, settings.model), self.files, signal)
 
     async def run(self, settings: BenchSettings, model_url: str | None = None) -> None:
         _import_for_runs()
         self.running = True
         self.controller = Controller()
+        self.abort = js.AbortController.new()
         self.progress(0, "loading the model bytes")
         self.set_state("running", "Running…")
         try:
@@ -211,7 +215,11 @@ class BenchPage:
             self.progress(1, "stopped: finished runs kept" if stopped else "done")
             self.running = False
             self.set_state("done", "Stopped" if stopped else "Done")
-        except (GGUFError, SettingsError, EngineError, TemplateError, ResultSchemaError) as err:
+        except (fetching.FetchStopped, RenderStopped) as err:
+            # Stop before anything was measured: said as such, and the page is ready for the next run.
+            self._fail(f"{err}: nothing was measured" if "nothing was measured" not in str(err) else str(err),
+                       status="Stopped")
+        except (GGUFError, SettingsError, EngineError, TemplateError, ResultSchemaError, fetching.FetchError) as err:
             self._fail(str(err))
         except JsException as err:
             self._fail(f"the browser raised: {err}")
@@ -225,11 +233,11 @@ class BenchPage:
     def _keep(self, result: dict[str, Any]) -> None:
         self.result = result
 
-    def _fail(self, message: str) -> None:
+    def _fail(self, message: str, status: str = "Error") -> None:
         self.running = False
-        dom.log(f"error: {message}")
-        self.progress(float(dom.element("progress").value or 0), f"failed: {message[:200]}")
-        self.set_state("error", "Error", message)
+        dom.log(f"{'stopped' if status == 'Stopped' else 'error'}: {message}")
+        self.progress(float(dom.element("progress").value or 0), f"{status.lower()}: {message[:200]}")
+        self.set_state("error", status, message)
 
     def publish(self) -> None:
         """The result so far, for automation (the CLI reads it even when a later row hangs)."""
@@ -239,6 +247,8 @@ class BenchPage:
         if self.controller is None:
             return
         self.controller.request_stop()
+        if self.abort is not None:
+            self.abort.abort()  # a model fetch in flight ends at once; a finished one is not affected
         dom.log("stop requested: the current run ends after its next token")
 
     def clear(self) -> None:
@@ -293,6 +303,41 @@ class BenchPage:
         self.publish()
 
 
+SETTINGS_FRAGMENT = "#settings="
+
+
+async def settings_from_location(params: Any) -> tuple[BenchSettings, str | None, str | None]:
+    """The page's settings from its address: (settings, the JSON text they came from or None, an error in words).
+
+    `?settings=JSON` (a short link), `#settings=JSON` (the same in the fragment, which the browser never sends to
+    the server: no request-line limit) or `?settings_url=PATH` (a JSON file on this site: how `bench` hands its
+    settings over, at a one-time path of its server, whatever their length). `?fetch_timeout=S` sets how long a
+    fetch may receive nothing. On any error the defaults come back with the reason; the page stays usable."""
+    error = None
+    timeout = params.get("fetch_timeout") or None  # URLSearchParams.get gives JS null (jsnull) when absent
+    if timeout is not None:
+        error = fetching.set_stall_seconds(timeout)
+    raw, where = params.get("settings") or None, "settings in the URL"
+    fragment = str(js.location.hash)
+    try:
+        if raw is None and fragment.startswith(SETTINGS_FRAGMENT):
+            raw, where = str(js.decodeURIComponent(fragment[len(SETTINGS_FRAGMENT):])), "settings in the URL's #settings="
+        settings_url = params.get("settings_url") or None
+        if raw is None and settings_url is not None:
+            where = f"settings from settings_url {str(settings_url)[:200]}"
+            target = js.URL.new(settings_url, js.location.href)
+            if str(target.origin) != str(js.location.origin):
+                raise SettingsError("settings_url must be a path on this site")
+            raw = await fetching.fetch_text(str(target.href))
+            return settings_from_json(raw), raw, error
+        if raw is None:
+            return BenchSettings(), None, error
+        return settings_from_json(raw), raw, error
+    except (SettingsError, ValueError, TypeError, OSError, JsException) as err:
+        # The page stays usable: the defaults are filled in, the error says what was wrong with the address.
+        return BenchSettings(), None, f"{where}: {err}"
+
+
 async def boot(site_proxy: Any, timings_proxy: Any) -> None:
     site = site_proxy.to_py()
     timings = timings_proxy.to_py()
@@ -312,13 +357,7 @@ async def boot(site_proxy: Any, timings_proxy: Any) -> None:
     js.window.benchPage = create_proxy(page)
     page.wire()
     params = js.URLSearchParams.new(js.location.search)
-    raw_settings = params.get("settings")
-    url_error = None
-    try:
-        settings = settings_from_json(raw_settings) if raw_settings else BenchSettings()
-    except (SettingsError, ValueError, TypeError) as err:
-        # The page stays usable: the defaults are filled in, the error says what was wrong with the URL.
-        settings, url_error = BenchSettings(), f"settings in the URL: {err}"
+    settings, raw_settings, url_error = await settings_from_location(params)
     page.fill_form(settings)
     # Ready: everything above is done and the form works. The time is taken here, as the state turns 'ready'.
     ready_ms = jsbridge.now_ms()

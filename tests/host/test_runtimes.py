@@ -209,11 +209,15 @@ def test_run_calls_the_primitives_in_order_and_always_closes(site):
     assert broken.calls == ["start", "open", "follow", "close(None)"] and broken.server is None
 
 
-def test_the_page_query_carries_the_settings_and_the_model_route(tmp_path):
+def test_the_page_query_names_the_settings_one_time_path_and_the_model_route(tmp_path):
     job = Job(site, {"runs": 2}, model_route="user-model/m.gguf")
-    assert job.page_query() == {"autorun": "1", "settings": '{"runs": 2}', "model": "user-model/m.gguf"}
-    assert Job(site, {"runs": 2}).page_query() == {"autorun": "1", "settings": '{"runs": 2}'}
+    route = job.settings_route()
+    assert route.startswith("/run-settings/") and route.endswith(".json") and len(route) > 30
+    assert job.page_query() == {"autorun": "1", "settings_url": route.lstrip("/"), "model": "user-model/m.gguf"}
+    assert job.once_routes() == {route: b'{"runs": 2}'}
+    assert Job(site, {"runs": 2}).settings_route() != route, "each job its own random path"
     assert Job(site, query={"rounds": "3"}).page_query() == {"rounds": "3"}
+    assert Job(site, query={"rounds": "3"}).once_routes() == {}
 
 
 def test_abandon_all_reaches_every_runtime_inside_run(site):
@@ -295,7 +299,7 @@ def test_the_page_loop_follows_the_log_and_collects_the_result(site):
     assert outcome.state == "done" and outcome.error == "" and outcome.result == json.loads(rows)
     assert [line.split("] ", 1)[1] for line in lines] == ["loaded", "row a done", "all done"]
     assert outcome.log == ["loaded", "row a done", "all done"] and outcome.activity == "all done"
-    assert "index.html?autorun=1&settings=" in driver.url and driver.ended == "quit"
+    assert "index.html?autorun=1&settings_url=run-settings%2F" in driver.url and driver.ended == "quit"
 
 
 def test_a_page_that_reports_an_error_gives_its_text(site):
@@ -319,10 +323,13 @@ def test_a_page_that_never_answers_times_out_keeping_what_it_published(site):
 
 # --- Deno over a fake deno ---------------------------------------------------------------------------------------
 FAKE_DENO = '''\
-import json, os, subprocess, sys, time
+import json, os, subprocess, sys, time, urllib.request
 options = json.loads(sys.argv[-1])
 out, mode = options["out"], os.environ["FAKE_DENO_MODE"]
 assert sys.argv[1:3] == ["run", "-A"] and any(a.startswith("--location=http://127.0.0.1:") for a in sys.argv)
+assert "settings" not in options, "settings travel by their one-time path, not deno's argv"
+site = next(a for a in sys.argv if a.startswith("--location=")).split("=", 1)[1]
+options["settings"] = json.loads(urllib.request.urlopen(site + options["settings_url"], timeout=10).read())
 print("[progress 0.1] loading the model", flush=True)
 print(f"[log] writing to {out}", flush=True)
 print("wllama: an engine's console line", flush=True)
@@ -373,6 +380,17 @@ def test_deno_runs_follows_its_log_and_collects_the_result(fake_deno):
     assert outcome.result == {"rows": [{"key": "row"}], "settings": {"runs": 1}, "model": "user-model/m.gguf"}
     assert not any("console line" in x for x in lines) and "wllama: an engine's console line" in outcome.log
     assert not _scratch(lines).exists(), "the temporary folder was left behind"
+
+
+def test_settings_of_any_length_reach_deno_and_the_page_by_their_one_time_path(fake_deno, site):
+    from app.host.runtimes.deno import DenoRuntime
+
+    long = {"runs": 1, "prompt": "日本語の文章です。" * 3555, "system": "\U0001F642" * 32_000}
+    outcome = DenoRuntime(runtime_env={"FAKE_DENO_MODE": "done"}).run(Job(fake_deno, long), 60, echo=lambda line: None)
+    assert outcome.state == "done" and outcome.result["settings"] == long  # deno's argv held only the path
+    driver = FakeDriver([("done", "", "", json.dumps({"rows": []}))])
+    FakeBrowser(driver).run(Job(site, long), 30, echo=lambda line: None)
+    assert len(driver.url) < 200 and "settings_url=run-settings" in driver.url
 
 
 def test_deno_past_its_deadline_is_killed_with_its_children_keeping_the_rows(fake_deno):

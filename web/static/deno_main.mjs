@@ -1,6 +1,7 @@
 // `bench --runtime deno`: the benchmark page's Python (app.web.headless) in Pyodide under Deno, without a DOM.
 // deno run -A --unstable-detect-cjs --location SITE_URL deno_main.mjs OPTIONS_JSON
-//   OPTIONS_JSON: {"settings": {...}, "out": "result.json", "model": "user-model/x.gguf" | null}
+//   OPTIONS_JSON: {"settings_url": "run-settings/TOKEN.json" (the settings, served once by the host; or "settings":
+//   {...}), "out": "result.json", "model": "user-model/x.gguf" | null}
 // The site (dist/) is served over HTTP by app/host/serve.py at SITE_URL; Pyodide itself loads from disk.
 import "./deno_shims.js";
 import { install as installGpuCapture } from "./gpu_capture.js";

@@ -20,6 +20,7 @@ const INTERRUPT_BUFFER_AFTER_MS = 300; // a cell that is computing, not awaiting
 const RESTART_OFFER_AFTER_MS = 3000; // a cell still running this long after Interrupt: offer a restart
 const RESTART_COUNTDOWN_S = 5; // ... and perform it after this many seconds unless told to wait
 const INPUT_BYTES = 1 << 20;
+const IMPORT_MAX_BYTES = 64 << 20; // an .ipynb larger than this is refused before it is read
 const FULL_TEXT_NOTE_KEY = "browser_llm_bench"; // app.core.cell_output.NOTE_KEY
 
 const root = document.documentElement;
@@ -62,6 +63,7 @@ function startKernel() {
     if (generation !== kernelGeneration) return;
     fatal = `The Python worker failed: ${event.message || "see the browser console"}`;
     showError(`${fatal}. Restart Python to go on (the cells stay).`);
+    failPendingReplies(fatal);
     setState();
   };
   worker.postMessage({ type: "init", interruptBuffer, inputState, inputBytes });
@@ -94,7 +96,14 @@ function restartKernel(reason) {
   save();
 }
 
+// A worker that failed answers nothing more: whoever waits for a reply (an import, an export) hears why at once.
+function failPendingReplies(reason) {
+  for (const waiter of pendingReplies.values()) waiter.reject(new Error(reason));
+  pendingReplies.clear();
+}
+
 function ask(type, payload = {}) {
+  if (fatal) return Promise.reject(new Error(`${fatal}; restart Python to go on`));
   const reply = nextReply++;
   return new Promise((resolve, reject) => {
     pendingReplies.set(reply, { resolve, reject });
@@ -251,6 +260,7 @@ function onKernelMessage(msg) {
   if (msg.type === "fatal") {
     fatal = `The Python worker failed: ${msg.error}`;
     showError(`${fatal}. Restart Python to go on (the cells stay).`);
+    failPendingReplies(fatal);
     setState();
     return;
   }
@@ -735,9 +745,13 @@ function wireToolbar() {
     if (!file) return;
     try {
       hideError();
+      if (file.size > IMPORT_MAX_BYTES) {
+        throw new Error(`${file.name} is ${file.size.toLocaleString("en")} bytes; a notebook of at most ` +
+          `${IMPORT_MAX_BYTES.toLocaleString("en")} bytes is read`);
+      }
       await importIpynb(await file.text());
     } catch (err) {
-      showError(`Import failed: ${err.message}`);
+      showError(`Import failed: ${err && err.message ? err.message : err}. The notebook is as it was.`);
     }
     event.target.value = "";
   });

@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import argparse
 import json
+import secrets
 import sys
 import threading
 import time
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from app.host.serve import serve_in_thread, url_of
+from app.host.serve import ONCE_PREFIX, serve_in_thread, url_of
 
 STATES = ("done", "error", "timeout", "lost")
 
@@ -82,6 +83,11 @@ class Job:
     model_route: a model served beside dist/, as the page names it ("user-model/my.gguf"); None: embedded
     extra:       routes served beside dist/ ({"/user-model/my.gguf": Path})
     page, query: for a runtime that opens a page: which one, and its query (default: autorun with the settings)
+
+    The settings never travel in a URL or a command line (a long prompt outside ASCII would pass a server's
+    request-line limit, or the kernel's for one argument): the runtime's server holds them at a one-time path
+    (`settings_route()`, random and served to the first GET only), which the page (`?settings_url=`) and Deno
+    (`settings_url` in its options) fetch.
     """
 
     dist: Path
@@ -90,12 +96,26 @@ class Job:
     extra: dict[str, Path] | None = None
     page: str = "index.html"
     query: dict[str, str] | None = None
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False, compare=False)
+
+    def settings_route(self) -> str | None:
+        """The one-time path the settings are served at ("/run-settings/TOKEN.json"); None without settings."""
+        return None if self.settings is None else f"{ONCE_PREFIX}{self.token}.json"
+
+    def once_routes(self) -> dict[str, bytes]:
+        """What the runtime's server serves once: the settings as UTF-8 JSON at settings_route()."""
+        route = self.settings_route()
+        return {} if route is None else {route: json.dumps(self.settings, ensure_ascii=False).encode("utf-8")}
 
     def page_query(self) -> dict[str, str]:
-        """The page's query string as a dict: `query` when given, else autorun with the settings and the model."""
+        """The page's query string as a dict: `query` when given, else autorun with the settings' one-time path and
+        the model."""
         if self.query is not None:
             return self.query
-        query = {"autorun": "1", "settings": json.dumps(self.settings)}
+        query = {"autorun": "1"}
+        route = self.settings_route()
+        if route is not None:
+            query["settings_url"] = route.lstrip("/")
         if self.model_route:
             query["model"] = self.model_route
         return query
@@ -187,8 +207,10 @@ class Runtime(abc.ABC):
         return outcome
 
     def start(self, job: Job) -> None:
-        """Serve `job.dist` (and `job.extra`) on `serve_host`; subclasses then start their browser or process."""
-        self.server = serve_in_thread(job.dist, extra=job.extra, **({"host": self.serve_host} if self.serve_host else {}))
+        """Serve `job.dist` (and `job.extra`, and the settings at their one-time path) on `serve_host`; subclasses
+        then start their browser or process."""
+        self.server = serve_in_thread(job.dist, extra=job.extra, once=job.once_routes(),
+                                      **({"host": self.serve_host} if self.serve_host else {}))
         self.site_url = url_of(self.server)
 
     @abc.abstractmethod

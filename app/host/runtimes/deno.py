@@ -2,6 +2,7 @@
 
 The pinned deno binary (app.host.deno_runtime.deno_binary) runs dist/static/deno_main.mjs with `--location` set
 to dist/ served on loopback, so `location`, `benchSiteRoot` and relative fetches point at it exactly as in the
+page; the settings wait at the job's one-time path on that server (`settings_url` in deno's options), as for a
 page. Its stdout carries `[progress N] text` lines, `[log] line`s and, on a fatal error, `deno runtime: ...`;
 `app.web.headless` writes the result after every row to `OUT.partial` and the final state to `OUT`, both in a
 temporary folder that is removed when the run ends.
@@ -72,7 +73,11 @@ class DenoRuntime(Runtime):
     def open(self, job: Job) -> None:
         from app.host.deno_runtime import deno_command
 
-        options = {"settings": job.settings, "out": str(self.out), "model": job.model_route, "runtime": "deno"}
+        # The settings wait at their one-time path on the server, as for a page (not in deno's argv: one argument
+        # holds at most 128 KiB, which a long prompt outside ASCII passes).
+        route = job.settings_route()
+        options = {"settings_url": route.lstrip("/") if route else None, "out": str(self.out), "model": job.model_route,
+                   "runtime": "deno"}
         env = {**os.environ, "DENO_DIR": str(self.scratch / "deno-dir"), "NO_COLOR": "1", **self.runtime_env}
         cmd = deno_command(self.deno, job.dist, self.site_url, options)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,

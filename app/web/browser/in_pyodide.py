@@ -7,6 +7,7 @@ web/static/*.js (yield.js, run_hygiene.js, gpu_capture.js), imported once each a
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import js  # type: ignore[import-not-found]
@@ -77,6 +78,16 @@ class PyodideBrowser(Browser):
             module = await self._kept(YIELD_MODULE)
             self._yielder = Yielder(module.yieldToBrowser, float(module.YIELD_EVERY_MS))
         return self._yielder
+
+    async def blocking_pause(self) -> Callable[[], None] | None:
+        # JSPI stack switching (pyodide.ffi.run_sync): synchronous Python waits for the yield's promise while the
+        # browser runs its event loop. Only from an async call path in a runtime with JSPI: else None.
+        from pyodide.ffi import can_run_sync, run_sync  # type: ignore[import-not-found]
+
+        if not can_run_sync():
+            return None
+        yield_to_browser = (await self.yielder()).yield_to_browser
+        return lambda: run_sync(yield_to_browser())
 
     async def visibility_changes(self) -> int:
         return int((await self._kept(HYGIENE_MODULE)).visibilityChanges())

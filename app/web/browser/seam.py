@@ -71,6 +71,11 @@ class Browser(ABC):
     async def yielder(self) -> Yielder:
         """The decode loop's yield and its period (the same module as the JS loop's, so both yield alike)."""
 
+    async def blocking_pause(self) -> Callable[[], None] | None:
+        """A call that gives the browser its turn from inside synchronous Python (a long template render: the page
+        keeps drawing and a Stop click is seen), or None where synchronous code cannot pause (the default)."""
+        return None
+
     @abstractmethod
     async def visibility_changes(self) -> int:
         """How many times the page was hidden or shown since the benchmark started (web/static/run_hygiene.js)."""
