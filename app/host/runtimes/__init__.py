@@ -8,6 +8,7 @@ is one more module here, and nothing in bench_cli:
 
     chromium.py  the page in a local headless Chromium (the default)
     firefox.py   the page in a local headless Firefox over WebDriver BiDi (no geckodriver)
+    webkit.py    the page in WebKitGTK's MiniBrowser under WebKitWebDriver on Xvfb (Safari's engine)
     grid.py      the page on N remote sessions of a Selenium Grid 4, merged (`--grid URL` picks it)
     deno.py      the Python benchmark in Pyodide under Deno, no browser
 
