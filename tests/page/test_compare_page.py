@@ -80,3 +80,18 @@ def test_malformed_files_end_in_an_error_naming_the_place_and_the_page_stays_usa
     chromium.find_element("id", "new-file").send_keys(write(tmp_path / "good.json", good))
     assert wait_state(chromium, {"done"}, timeout=60) == "done"
     assert "Slower (2)" in chromium.find_element("id", "comparison").text
+
+
+def test_a_file_too_large_is_refused_before_it_is_read(chromium, site_url, tmp_path):
+    """65 MiB (sparse: nothing on disk) is refused for its size; read, its zeros would be "not JSON"."""
+    big = tmp_path / "big.json"
+    with open(big, "wb") as f:
+        f.truncate(compare.MAX_RESULT_BYTES + 1)
+    open_page(chromium, site_url)
+    chromium.find_element("id", "base-file").send_keys(write(tmp_path / "base.json", syn.result([syn.row()])))
+    chromium.find_element("id", "new-file").send_keys(str(big))
+    message = "big.json: 67,108,865 bytes, more than the 67,108,864 a result file may have"
+    wait_for(chromium, f"return document.getElementById('error').textContent.includes({json.dumps(message)})",
+             timeout=60)
+    assert wait_state(chromium, {"done", "error"}, timeout=10) == "error"
+    assert "not JSON" not in chromium.find_element("id", "error").text
