@@ -295,3 +295,14 @@ def test_bench_refuses_a_bad_chat_template_before_any_browser_starts(tmp_path, t
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "the chat template of templated.gguf (tokenizer.chat_template)" in proc.stderr and words in proc.stderr
     assert "[bench] running" not in proc.stderr and time.monotonic() - started < 30
+
+
+def test_the_nesting_scan_stays_linear_on_a_line_of_escaped_quotes():
+    import time
+
+    from app.core import jsontext
+
+    crafted = '{"a": "' + '\\"' * 20_000  # an unterminated string of escaped quotes
+    started = time.monotonic()
+    assert jsontext.nesting_depth(crafted) == 1
+    assert time.monotonic() - started < 2.0  # 4.6 s with the quadratic pattern on this machine; ms now
