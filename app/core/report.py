@@ -76,12 +76,28 @@ def test_cell(row: dict[str, Any]) -> str:
 
 
 def memory_cell(row: dict[str, Any]) -> str:
-    """The page's peak memory during the row in MB and its ratio to the model file ("412 (2.8x)"), or "-"."""
+    """The row's own peak memory in MB (what the page grew by from just before its engine loaded: app.web.gpu_capture
+    .memory_fields) and its ratio to the model file ("312 (2.2x)"); the page's total peak, marked "page", where the
+    row's own was not measured (results before 2026-12-05); "-" where neither was."""
     m = row.get("memory") or {}
+    if m.get("engine_bytes_peak") is not None:
+        ratio = f" ({m['engine_peak_to_model']:.1f}x)" if m.get("engine_peak_to_model") is not None else ""
+        return f"{m['engine_bytes_peak'] / 1e6:.0f}{ratio}"
     if not m.get("page_bytes_peak"):
         return "-"
     ratio = f" ({m['peak_to_model']:.1f}x)" if m.get("peak_to_model") else ""
-    return f"{m['page_bytes_peak'] / 1e6:.0f}{ratio}"
+    return f"page {m['page_bytes_peak'] / 1e6:.0f}{ratio}"
+
+
+def page_memory_note(result: dict[str, Any]) -> list[str]:
+    """One line with the page's total peak memory over the run (MB), apart from the rows' own figures."""
+    peaks = [(r.get("memory") or {}).get("page_bytes_peak") for r in result.get("rows") or []]
+    peaks = [p for p in peaks if p]
+    if not peaks:
+        return []
+    return [f"memory MB is each row's own (the page's growth from just before its engine loaded to its peak); "
+            f"the page as a whole peaked at {max(peaks) / 1e6:.0f} MB (Pyodide, the tokenizer of record, the "
+            f"model's bytes in JavaScript and every row)"]
 
 
 def weights_cell(row: dict[str, Any]) -> str:
@@ -319,6 +335,7 @@ def result_notes(result: dict[str, Any]) -> list[str]:
         if _token_counts(r):
             by_test.setdefault(str(r.get("test") or "chat"), []).append(r)
     lines += software_adapter_notes(result)
+    lines += page_memory_note(result)
     for test, measured in by_test.items():
         if len({c for r in measured for c in _token_counts(r)}) > 1:
             detail = "; ".join(f"{r['engine']} {r['backend']} {'/'.join(map(str, sorted(set(_token_counts(r)))))} "

@@ -318,6 +318,7 @@ class Benchmark:
         self._rows: list[dict[str, Any]] = []
         self._sweep_rows: list[dict[str, Any]] = []
         self._memory_after_load: dict[str, Any] = {}
+        self._memory_before_load: dict[str, Any] = {}
         self.units_per_engine = (1 + s.warmup + s.runs + (1 if s.forced_tokens else 0) + (1 if s.perplexity else 0)
                                  + len(self.sweep_tests) * (s.warmup + s.runs))
         self.units_done = 0.0
@@ -449,6 +450,7 @@ class Benchmark:
     async def _load(self, engine: Engine, row: dict[str, Any], name: str) -> None:
         """Load the model (phases in ms into row["load"]), record info, weights and the memory after load."""
         self._tick(f"{name}: loading the model")
+        self._memory_before_load = await self.browser.measure_memory()
         row["load"] = await engine.load(self.model)
         row["info"] = engine.info()
         row["weights"] = self.weights_of(engine)
@@ -505,7 +507,8 @@ class Benchmark:
     async def _after_runs(self, engine: Engine, row: dict[str, Any], name: str) -> None:
         """Summary, memory at the end, the answer's text, the correctness checks, then the sweep tests."""
         row["summary"] = results.summarize_row(row["runs"])
-        row["memory"] = memory_fields(self._memory_after_load, await self.browser.measure_memory(), self.model.size)
+        row["memory"] = memory_fields(self._memory_after_load, await self.browser.measure_memory(), self.model.size,
+                                      self._memory_before_load)
         first = row["runs"][0]["token_ids"] if row["runs"] else []
         # What each engine answered, as llama.cpp's text for its ids: one detokenizer for every row.
         row["output_text"] = await (self.tokenizer.decode(first) if self.tokenizer else engine.decode_text(first))
@@ -583,7 +586,8 @@ class Benchmark:
                 self._unit_done(f"{label} {kind[:-1]} {i + 1}/{count}: {figure}")
                 if self.controller.stop_requested:
                     raise Stopped
-        sub["memory"] = memory_fields(self._memory_after_load, await self.browser.measure_memory(), self.model.size)
+        sub["memory"] = memory_fields(self._memory_after_load, await self.browser.measure_memory(), self.model.size,
+                                      self._memory_before_load)
         self.log(f"{label}: " + (f"prefill {sub['summary']['prefill_tok_s']['mean']:.1f} tok/s"
                                  if test.kind == "pp" and sub["summary"]["prefill_tok_s"]
                                  else f"decode {(sub['summary']['decode_tok_s'] or {}).get('mean', 0):.2f} tok/s"))

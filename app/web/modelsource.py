@@ -116,6 +116,7 @@ async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, 
 def _model(data: Any, name: str, sha: str | None, header: GGUFHeader, tokenizer: str | None) -> Model:
     return Model(data=data, size=int(data.length), name=name, sha256=sha, tokenizer_json=tokenizer,
                  header=header.summary(), tensor_types=header.type_counts, metadata=header.metadata,
+                 metadata_types=header.metadata_types,
                  limits=generation_limits.limits(header.metadata), refusals=unsupported_engines(header))
 
 
