@@ -72,6 +72,9 @@ def _memory_point(row: dict[str, Any]) -> dict[str, float] | None:
     """The row's own memory in MB (app.web.gpu_capture.memory_fields): the bar at its peak, the whisker from
     after load to the peak; the page's total where the row's own was not measured (older results)."""
     m = row.get("memory") or {}
+    if m.get("process_own_bytes_peak") is not None:
+        return {"y": m["process_own_bytes_peak"] / 1e6, "yMin": m["process_own_bytes_peak"] / 1e6,
+                "yMax": m["process_own_bytes_peak"] / 1e6}
     if m.get("engine_bytes_peak") is not None:
         values = [v / 1e6 for v in (m.get("engine_bytes_after_load"), m.get("engine_bytes_peak")) if v is not None]
     else:

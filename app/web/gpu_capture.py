@@ -28,10 +28,10 @@ def memory_fields(after_load: dict[str, Any], at_end: dict[str, Any], model_byte
                   before_load: dict[str, Any] | None = None) -> dict[str, Any]:
     """A row's memory, in bytes. The page's total (performance.measureUserAgentSpecificMemory: every JS heap,
     WASM memory and worker of the page) after load and at the end of the runs, and their peak with its ratio to
-    the model file's size (`model_bytes`); and the row's own: what the page grew by from just before its engine
-    loaded (`before_load`) to after load and to the peak (`engine_bytes_*`, `engine_peak_to_model`). What the page
-    held before (Pyodide, the tokenizer of record, the model's bytes in JS, engines not yet freed) is not the
-    row's. `error` says why a figure is missing. Each argument is a Browser.measure_memory() answer: {"bytes",
+    the model file's size (`model_bytes`); and the row's own: what the page grew by from `before_load` (the least
+    it held just before any row's engine loaded: app.web.bench.Benchmark._baseline) to after load and to the peak
+    (`engine_bytes_*`, `engine_peak_to_model`). What the page held before (Pyodide, the tokenizer of record, the
+    model's bytes in JS) is not the row's; what an earlier row left behind and the browser has not freed is. `error` says why a figure is missing. Each argument is a Browser.measure_memory() answer: {"bytes",
     "ms"} or {"error"}."""
     before_load = before_load or {}
     values = [m["bytes"] for m in (after_load, at_end) if "bytes" in m]

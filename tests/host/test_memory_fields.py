@@ -35,5 +35,11 @@ def test_the_table_shows_the_rows_own_and_the_page_total_apart():
     assert report.memory_cell(old) == "page 700 (7.0x)"
     assert report.memory_cell({"memory": None}) == "-"
     note = report.page_memory_note({"rows": [own, {"memory": {"page_bytes_peak": 900e6}}]})
-    assert len(note) == 1 and "peaked at 900 MB" in note[0]
+    assert len(note) == 1 and "peaked at 900 MB" in note[0] and "as the page counts it" in note[0]
+    # The host's count of the browser's processes, where the run had one, comes first.
+    host = {"memory": {**own["memory"], "process_own_bytes_peak": 250e6, "process_own_to_model": 2.5,
+                       "process_bytes_peak": 1200e6}}
+    assert report.memory_cell(host) == "250 (2.5x)" and report.own_memory(host)[2] == "process"
+    note = report.page_memory_note({"rows": [host]})
+    assert "PSS, sampled by the host" in note[0] and "peaked at 1200 MB" in note[0]
     assert report.page_memory_note({"rows": [{"memory": None}]}) == []
