@@ -1,7 +1,7 @@
 """llama.cpp compiled to WASM (@wllama/wllama 2.4, token-level API): the correctness reference.
 
 Files: engine.py (Pyodide: WllamaEngine, open_wllama), support.py (pure: header rules, which build a browser
-loads), probe.js (served as engines/llamacpp/probe.js), host/build.py (host only: plans wllama's files). Its pin
+loads), probe.js and model_stream.js (served as engines/llamacpp/<file>), host/build.py (host only: plans wllama's files). Its pin
 roles: "wllama" (2.4.0, Memory64 builds) and "wllama-wasm32" (2.3.7, wasm32 builds for browsers without Memory64).
 """
 
@@ -23,6 +23,6 @@ SPEC = EngineSpec(
     pins=("wllama", "wllama-wasm32"),
     version_pin="wllama",
     build="app.engines.llamacpp.host.build:plan",
-    js=("probe.js",),
+    js=("probe.js", "model_stream.js"),
     order=0,
 )
