@@ -19,7 +19,7 @@ from typing import Any
 
 from app.core import chat_template, correctness, generation_limits, gpu_errors, results, sweeps
 from app.core.settings import BenchSettings
-from app.engines import missing_features
+from app.engines import memory_refusal, missing_features
 from app.engines.protocol import Engine, EngineError, Model
 from app.engines.spec import Drive
 from app.web import fastloop, gpu_capture
@@ -433,6 +433,9 @@ class Benchmark:
     async def _refused(self, engine: Engine, row: dict[str, Any], name: str, start_units: float) -> bool:
         """Decide before loading whether the engine can run here; a refusal is the row's `unsupported`."""
         refusal = self.refusal(engine)
+        if not refusal:  # the model would not fit what the engine can address here: refused before loading
+            refusal = memory_refusal(engine.spec, self.model.size, self.model.metadata, self.features,
+                                     row.get("context_tokens"))
         if not refusal:
             refusal = await engine.unsupported_reason_async(self.model)  # what only an await can tell (a WebGPU adapter)
         if not refusal and missing_features(engine.variant, self.features):
