@@ -70,3 +70,36 @@ def over_limit(est: Estimate, limit: int, what: str) -> str | None:
     held = "the file" if est.copies == 1 else f"the file {est.copies} times"
     return (f"needs at least {gib(est.total)} ({held} {gib(est.weights)}{kv}), more than {what} can address "
             f"({gib(limit)}); pick a smaller model or quantization")
+
+
+def budget_lines(features: dict[str, bool] | None, adapter: dict[str, Any] | None,
+                 device_memory_gb: float | None) -> list[tuple[str, str]]:
+    """The page's "Model budget" rows: (what, its limit in words), from what the browser tells (its WebAssembly
+    features, the WebGPU adapter's limits, navigator.deviceMemory)."""
+    features = features or {}
+    rows = [("wasm32 engines (flare-web 0.2.21; wllama 2.3.7, 3.13 compat)", f"{gib(WASM32_BYTES)} address space each")]
+    if features.get("memory64"):
+        rows.append(("Memory64 engines (wllama 2.4.0; 3.13 JSPI)", f"{gib(MEMORY64_CHROMIUM_BYTES)} address space each "
+                                                                     "(V8's limit for a 64-bit memory)"))
+    else:
+        rows.append(("Memory64 engines", "not here: this browser has no 64-bit WebAssembly memory"))
+    if adapter and "max_buffer_size" in adapter:
+        rows.append(("WebGPU adapter", f"one buffer at most {gib(adapter['max_buffer_size'])}, one storage binding at "
+                                       f"most {gib(adapter['max_storage_buffer_binding_size'])}"))
+    else:
+        rows.append(("WebGPU adapter", "none"))
+    if device_memory_gb:
+        rows.append(("Device memory (navigator.deviceMemory)", f"about {device_memory_gb:g} GB (browsers round it and "
+                                                                "cap it, Chromium at 8): the whole browser shares it"))
+    return rows
+
+
+def fit_words(file_bytes: int, metadata: dict[str, Any], features: dict[str, bool] | None,
+              rules: list[tuple[str, Any]], n_ctx: int = 2048) -> str:
+    """"fits: A, B; too big for: C" for the engines `rules` names [(title, memory_problems)], from the file's size
+    and whatever metadata is known (without shapes, the KV cache is left out: a floor)."""
+    fits, too_big = [], []
+    for title, rule in rules:
+        (too_big if rule(file_bytes, metadata, features, n_ctx) else fits).append(title)
+    parts = ([f"fits: {', '.join(fits)}"] if fits else []) + ([f"too big for: {', '.join(too_big)}"] if too_big else [])
+    return "; ".join(parts)

@@ -51,3 +51,24 @@ def test_llama_cpp_is_held_to_the_build_the_browser_runs():
 @pytest.mark.parametrize("size,params", [("0.5b", 0.45e9), ("1b", 1.17e9), ("3b", 3.12e9)])
 def test_the_synthetic_shapes_have_their_names_size(size, params):
     assert plan(size, "q8_0", 49152).parameters() == pytest.approx(params, rel=0.02)
+
+
+def test_the_pages_budget_names_each_limit_the_browser_tells():
+    adapter = {"max_buffer_size": 4 * mb.GIB, "max_storage_buffer_binding_size": 2 * mb.GIB}
+    rows = dict(mb.budget_lines({"memory64": True}, adapter, 8.0))
+    assert rows["wasm32 engines (flare-web 0.2.21; wllama 2.3.7, 3.13 compat)"] == "4.00 GiB address space each"
+    assert rows["Memory64 engines (wllama 2.4.0; 3.13 JSPI)"].startswith("16.00 GiB")
+    assert rows["WebGPU adapter"] == "one buffer at most 4.00 GiB, one storage binding at most 2.00 GiB"
+    assert "about 8 GB" in rows["Device memory (navigator.deviceMemory)"]
+    rows = dict(mb.budget_lines({"memory64": False}, None, None))
+    assert rows["WebGPU adapter"] == "none" and "no 64-bit" in rows["Memory64 engines"]
+    assert not any("Device memory" in k for k in rows)
+
+
+def test_an_embedded_models_line_marks_the_engines_it_is_too_big_for():
+    from app.engines.flare.support import flare_memory_problems
+    from app.engines.llamacpp.support import llamacpp_memory_problems
+
+    rules = [("llama.cpp", llamacpp_memory_problems), ("flare-web", flare_memory_problems)]
+    assert mb.fit_words(145_000_000, {}, {"memory64": True}, rules) == "fits: llama.cpp, flare-web"
+    assert mb.fit_words(2_500_000_000, {}, {"memory64": True}, rules) == "fits: llama.cpp; too big for: flare-web"
