@@ -1,7 +1,7 @@
 """Load time, memory and decode against model size, in one command: synthetic llama models of real sizes
 (app.host.synthetic_gguf: random weights, no download) each benchmarked by `python -m app bench`, one table.
 
-    python -m app.host.scale                        # 0.5B, 1B, 3B x Q8_0, Q4_K on llama.cpp and flare-web's CPU
+    python -m app.host.scale                        # 0.5B, 1B, 3B x Q8_0, Q4_K; the default engines' CPU rows
     python -m app.host.scale --sizes 1b --types q8_0 --engines llamacpp --json scale.json
 
 The models are written once into the download cache's folder (`synthetic/`, named by size, type and seed; the
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m app.host.scale", description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="0.5b,1b,3b", help=f"comma-separated, of {', '.join(SHAPES)}")
     ap.add_argument("--types", default="q8_0,q4_k", help=f"comma-separated, of {', '.join(TYPES)}")
-    ap.add_argument("--engines", default="llamacpp,flare-cpu")
+    ap.add_argument("--engines", default="", help="bench's --engines (default: the default engines' CPU rows, bench --cpu)")
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--folder", type=Path, default=None, help="where the models are kept (default: the cache's synthetic/)")
@@ -98,9 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             path = ensure_model(folder, size, qtype, source)
             out = folder / f"{path.stem}.result.json"
             out.unlink(missing_ok=True)
-            print(f"[scale] {label}: {path.stat().st_size / 1e6:.0f} MB, bench {args.engines}", file=sys.stderr, flush=True)
+            print(f"[scale] {label}: {path.stat().st_size / 1e6:.0f} MB, bench {' '.join(which)}", file=sys.stderr, flush=True)
             t0 = time.monotonic()
-            proc = subprocess.run([sys.executable, "-m", "app", "bench", "--model", str(path), "--engines", args.engines,
+            which = ["--engines", args.engines] if args.engines else ["--cpu"]
+            proc = subprocess.run([sys.executable, "-m", "app", "bench", "--model", str(path), *which,
                                    "--max-tokens", str(args.max_tokens), "--runs", str(args.runs), "--warmup", "1",
                                    "--forced-tokens", "0", "--no-perplexity", "--timeout", str(args.timeout),
                                    "--json", str(out)], capture_output=True, text=True, check=False)
