@@ -57,7 +57,7 @@ def table_rows(label: str, result: dict[str, Any] | None, failure: str = "") -> 
         note = row.get("unsupported") or row.get("error") or ""
         out.append([label, size_mb, f"{row['engine']} {row['backend']}", f"{load:.1f}" if load else "-",
                     report.memory_cell(row), f"{ttft:.0f}" if ttft else "-", f"{decode:.2f}" if decode else "-",
-                    note[:160]])
+                    note[:240]])
     return out
 
 
