@@ -31,11 +31,16 @@ def model_path(folder: Path, size: str, qtype: str, seed: int = 0) -> Path:
 def ensure_model(folder: Path, size: str, qtype: str, tokenizer_from: Path) -> Path:
     """The synthetic model's path, written first when it is not there yet."""
     path = model_path(folder, size, qtype)
+    if path.exists():
+        from app.core.gguf_header import GGUFError, read_header_from_path
+
+        try:
+            read_header_from_path(path)  # every tensor inside the file: not a truncated one
+        except GGUFError:
+            path.unlink()
     if not path.exists():
         folder.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        write(size, qtype, partial, tokenizer_from)
-        partial.rename(path)
+        write(size, qtype, path, tokenizer_from)  # through a .partial file: never a truncated model under its name
     return path
 
 
@@ -90,17 +95,22 @@ def main(argv: list[str] | None = None) -> int:
     if not source.exists():
         print(f"scale: {source} not found: run `python -m app build` first", file=sys.stderr)
         return 1
+    problem = _unwritable(folder, is_folder=True) or (_unwritable(args.json) if args.json else None)
+    if problem:
+        print(f"scale: {problem}", file=sys.stderr)
+        return 2
+    which = ["--engines", args.engines] if args.engines else ["--cpu"]
     lines: list[list[str]] = []
     results = []
+    failed = 0
     for size in sizes:
         for qtype in types:
             label = f"llama {size} {qtype.upper()}"
             path = ensure_model(folder, size, qtype, source)
             out = folder / f"{path.stem}.result.json"
-            out.unlink(missing_ok=True)
             print(f"[scale] {label}: {path.stat().st_size / 1e6:.0f} MB, bench {' '.join(which)}", file=sys.stderr, flush=True)
             t0 = time.monotonic()
-            which = ["--engines", args.engines] if args.engines else ["--cpu"]
+            out.unlink(missing_ok=True)  # the previous run's result: this run's replaces it
             proc = subprocess.run([sys.executable, "-m", "app", "bench", "--model", str(path), *which,
                                    "--max-tokens", str(args.max_tokens), "--runs", str(args.runs), "--warmup", "1",
                                    "--forced-tokens", "0", "--no-perplexity", "--timeout", str(args.timeout),
@@ -110,11 +120,33 @@ def main(argv: list[str] | None = None) -> int:
             lines += table_rows(label, result, f"bench exited {proc.returncode}: {tail}")
             results.append({"model": label, "path": str(path), "exit": proc.returncode, "wall_s": time.monotonic() - t0,
                             "result": result})
+            failed += proc.returncode != 0
             print(markdown(lines[-len(table_rows(label, result)):]), file=sys.stderr, flush=True)
     print(markdown(lines))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
-    return 0
+    if failed:
+        print(f"scale: {failed} of {len(results)} benches failed (their lines say why)", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _unwritable(path: Path, is_folder: bool = False) -> str | None:
+    """Why `path` (a folder to create, or a file to write) cannot be written, in one line; None when it can."""
+    import os
+
+    if is_folder:
+        if path.exists() and not path.is_dir():
+            return f"--folder {path}: a file is there, not a folder"
+        probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("/"))
+    else:
+        if path.is_dir():
+            return f"--json {path}: a folder is there; give a file path"
+        probe = path.parent
+        if not probe.is_dir():
+            return f"--json {path}: the folder {probe} does not exist"
+    if not os.access(probe, os.W_OK) or str(probe.resolve()).startswith(("/proc", "/sys")):
+        return f"{'--folder' if is_folder else '--json'} {path}: {probe} cannot be written to; give a path you can write"
+    return None
 
 
 if __name__ == "__main__":

@@ -87,15 +87,47 @@ def plan(size: str, qtype: str, n_vocab: int) -> Plan:
     return Plan(size, qtype, *SHAPES[size], n_vocab)
 
 
+class SourceError(ValueError):
+    """The GGUF to take the tokenizer from cannot give one (one line, for the command line)."""
+
+
+def tokenizer_source(path: Path):
+    """The header of the GGUF whose tokenizer is copied. Raises SourceError in words."""
+    from app.core.gguf_header import GGUFError, read_header_from_path
+
+    if not path.is_file():
+        raise SourceError(f"--tokenizer-from {path}: {'a folder, not a file' if path.is_dir() else 'no such file'}")
+    try:
+        header = read_header_from_path(path)
+    except GGUFError as err:
+        raise SourceError(f"--tokenizer-from {path}: {err}") from None
+    tokens = header.metadata.get("tokenizer.ggml.tokens")
+    if not isinstance(tokens, list) or not tokens:
+        raise SourceError(f"--tokenizer-from {path}: it has no tokenizer.ggml.tokens array; give a model's GGUF")
+    nested = [k for k, t in header.metadata_types.items() if k.startswith("tokenizer.") and t.startswith("array[array")]
+    if nested:
+        raise SourceError(f"--tokenizer-from {path}: {nested[0]} is an array of arrays, which no tokenizer has")
+    return header
+
+
 def write(size: str, qtype: str, out: Path, tokenizer_from: Path, seed: int = 0) -> Plan:
-    """Write the synthetic model to `out`, taking the `tokenizer.*` keys of the GGUF `tokenizer_from`.
-    Returns its plan. Raises ValueError for an unknown size or type."""
+    """Write the synthetic model to `out` (through `out`.partial, renamed when whole), taking the `tokenizer.*` keys
+    of the GGUF `tokenizer_from`. Returns its plan. Raises ValueError for an unknown size or type, SourceError for a
+    tokenizer source that has none, OSError where `out` cannot be written."""
+    source = tokenizer_source(tokenizer_from)
+    p = plan(size, qtype, len(source.metadata["tokenizer.ggml.tokens"]))
+    partial = out.with_name(out.name + ".partial")
+    try:
+        _write(p, size, qtype, partial, source, seed)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return p
+
+
+def _write(p: Plan, size: str, qtype: str, out: Path, source, seed: int) -> None:
     import gguf
 
-    from app.core.gguf_header import read_header_from_path
-
-    source = read_header_from_path(tokenizer_from)
-    p = plan(size, qtype, len(source.metadata["tokenizer.ggml.tokens"]))
     rng = np.random.default_rng(seed)
     w = gguf.GGUFWriter(str(out), "llama")
     w.add_name(f"synthetic llama {size} {qtype} (random weights)")
@@ -128,7 +160,6 @@ def write(size: str, qtype: str, out: Path, tokenizer_from: Path, seed: int = 0)
         w.write_tensor_data(_quantized(elements, tensor_type(qtype, dims), rng) if quantized
                             else np.ones(elements, np.float32))
     w.close()
-    return p
 
 
 def _copy_tokenizer(w, source) -> None:
@@ -154,11 +185,31 @@ def main(argv: list[str] | None = None) -> int:
                     help="the GGUF whose tokenizer.* keys to use (default: the embedded SmolLM2-135M in dist/)")
     args = ap.parse_args(argv)
     source = args.tokenizer_from or Path("dist/models/smollm2-135m-instruct.q8_0.gguf")
-    if not source.exists():
+    if args.tokenizer_from is None and not source.exists():
         print(f"error: {source} not found: run `python -m app build` first, or pass --tokenizer-from", file=sys.stderr)
         return 1
+    out = args.out
+    problem = (f"--out {out}: a folder is there; give a file path" if out.is_dir() else
+               f"--out {out}: the folder {out.parent} does not exist" if not out.parent.is_dir() else
+               f"--out {out}: it is the tokenizer source; give another path" if out.exists() and source.exists()
+               and out.resolve() == source.resolve() else None)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if out.exists():
+        print(f"replacing {out}", file=sys.stderr)
     t0 = time.monotonic()
-    p = write(args.size, args.qtype, args.out, source)
+    try:
+        p = write(args.size, args.qtype, out, source)
+    except SourceError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: --out {out}: cannot write it ({err.strerror or err})", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {out} was not written", file=sys.stderr)
+        return 130
     print(f"{args.out}: llama {args.size} {args.qtype}, {p.parameters() / 1e9:.2f}B parameters, "
           f"{args.out.stat().st_size / 1e9:.2f} GB, written in {time.monotonic() - t0:.0f} s")
     return 0

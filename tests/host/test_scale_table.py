@@ -26,3 +26,18 @@ def test_each_engine_gets_a_line_and_a_model_without_a_result_says_why():
 def test_unknown_sizes_are_refused_in_words(capsys):
     assert scale.main(["--sizes", "7b"]) == 2
     assert "unknown size or type ['7b']" in capsys.readouterr().err
+
+
+def test_synthetic_gguf_says_what_is_wrong_with_its_paths_in_one_line(tmp_path, capsys):
+    from app.host import synthetic_gguf as sg
+
+    notgguf = tmp_path / "x.json"
+    notgguf.write_text("{}")
+    cases = [(["--out", str(tmp_path / "no" / "x.gguf")], "the folder"), (["--out", str(tmp_path)], "a folder is there"),
+             (["--out", str(tmp_path / "y.gguf"), "--tokenizer-from", str(notgguf)], "not a GGUF file"),
+             (["--out", str(tmp_path / "y.gguf"), "--tokenizer-from", str(tmp_path / "missing.gguf")], "no such file")]
+    for extra, words in cases:
+        assert sg.main(["--size", "0.5b", *extra]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err, (extra, err)
+    assert not (tmp_path / "y.gguf").exists() and not list(tmp_path.glob("*.partial"))
