@@ -32,7 +32,7 @@ def test_synthetic_gguf_says_what_is_wrong_with_its_paths_in_one_line(tmp_path, 
     from app.host import synthetic_gguf as sg
 
     notgguf = tmp_path / "x.json"
-    notgguf.write_text("{}")
+    notgguf.write_text("{\"not\": \"a model at all\"}")
     cases = [(["--out", str(tmp_path / "no" / "x.gguf")], "the folder"), (["--out", str(tmp_path)], "a folder is there"),
              (["--out", str(tmp_path / "y.gguf"), "--tokenizer-from", str(notgguf)], "not a GGUF file"),
              (["--out", str(tmp_path / "y.gguf"), "--tokenizer-from", str(tmp_path / "missing.gguf")], "no such file")]
