@@ -576,8 +576,13 @@ def compare(base: dict[str, Any], new: dict[str, Any], min_change: float = DEFAU
     new_rows = {key(new, r): r for r in new["rows"]}
     matched = [k for k in base_rows if k in new_rows]
     if not matched:
+        browsers = (sorted({row_browser(base, r) for r in base["rows"]}), sorted({row_browser(new, r) for r in new["rows"]}))
+        hint = ""
+        if key is match_key and browsers[0] != browsers[1]:
+            hint = (f"; they ran in different browsers ({', '.join(browsers[0])} and {', '.join(browsers[1])}): "
+                    "--across-browsers compares them")
         raise CompareError(_one_line(
-            f"no row of {new_name} matches a row of {base_name} by engine, backend, model and test "
+            f"no row of {new_name} matches a row of {base_name} by engine, backend, model, test and browser{hint} "
             f"({base_name}: {_keys_text(base, base_rows) or 'no rows'}; "
             f"{new_name}: {_keys_text(new, new_rows) or 'no rows'})", 2000))
     impl = f"scipy {scipy_version()}" if use_scipy and scipy_version() else "pure Python"

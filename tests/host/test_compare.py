@@ -394,7 +394,8 @@ def test_rows_of_different_browsers_are_matched_only_when_asked():
     chromium = syn.result([syn.row(key="llamacpp-wasm", reference=True, run_list=syn.runs(10.0))])
     firefox = syn.result([syn.row(key="llamacpp-wasm", reference=True, run_list=syn.runs(15.0, seed=1))])
     chromium["environment"]["runtime"], firefox["environment"]["runtime"] = "chromium", "firefox"
-    with pytest.raises(cmp.CompareError, match="no row of firefox.json matches"):
+    with pytest.raises(cmp.CompareError, match=r"no row of firefox.json matches .*different browsers \(chromium and "
+                                              r"firefox\): --across-browsers compares them"):
         cmp.compare(chromium, firefox, base_name="chromium.json", new_name="firefox.json")
     across = cmp.compare(chromium, firefox, key=cmp.across_browsers_key)
     decode = next(f for r in across["rows"] for f in r["figures"] if f["key"] == "decode_tok_s")

@@ -57,7 +57,10 @@ def merge(settings: dict[str, Any], pages: list[tuple[str, Outcome]]) -> dict[st
                                              + (f": {outcome.error}" if outcome.error else ""))]
         rows += own
     base["rows"] = rows
-    base["environment"]["isolation"] = ISOLATION
+    from app.engines import REFERENCE_KEY
+
+    ran_reference = any(key == REFERENCE_KEY for key, _ in pages)
+    base["environment"]["isolation"] = ISOLATION if ran_reference else "a fresh page per engine (--isolate)"
     return base
 
 
@@ -66,7 +69,7 @@ class IsolatedRuntime(Runtime):
 
     name = "isolated"
     program = "the pages"
-    where = "each engine in a page of its own"
+    where = "(--isolate: each engine in a page of its own)"
     in_words = "runs each engine in its own page"
 
     def __init__(self, make: Callable[[], Runtime], serve_host: str | None = None) -> None:
@@ -97,7 +100,9 @@ class IsolatedRuntime(Runtime):
         job = self.job
         steps = self.plan(list(job.settings["engines"]))
         for i, (key, engines) in enumerate(steps):
-            share = max(0.0, self.left()) / (len(steps) - i)
+            # All the time left, not a share: a page that needs more than an even share (the first, which also
+            # starts Python and fetches the model cold) would otherwise time out in a run that fits --timeout.
+            share = max(0.0, self.left())
             own = Progress()
 
             def say(line: str, key: str = key, own: Progress = own) -> None:
