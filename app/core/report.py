@@ -316,7 +316,7 @@ def reading(result: dict[str, Any]) -> list[str]:
         # ERROR and unsupported rows: their reason is already the note under the table.
         if row.get("shims"):
             lines.append(f"{name}: ran with an opt-in shim ({', '.join(row['shims'])}): not the published engine's behaviour")
-        if row.get("vs_native"):
+        if row.get("vs_native") and not speeds_invalid(row):
             lines.append(native_line(row, result))
 
     return lines + result_notes(result)

@@ -262,12 +262,33 @@ def test_the_table_and_every_format_carry_the_cost(tmp_path):
     assert cell in formats.render(result, "md")
     records = formats.row_records(result)
     rec = next(r for r in records if r["key"] == "llamacpp-wasm" and r["test"] == "chat")
-    assert rec["vs_native_decode"] == pytest.approx(llama["vs_native"]["decode"])
-    assert rec["vs_native_key"] == llama["vs_native"]["native_key"]
-    assert "vs_native_decode" in formats.render(result, "csv").splitlines()[0].split(",")
+    assert rec["vs_native.decode"] == pytest.approx(llama["vs_native"]["decode"])
+    assert rec["vs_native.native_key"] == llama["vs_native"]["native_key"]
+    assert "vs_native.decode" in formats.render(result, "csv").splitlines()[0].split(",")
     # Without a native row the table keeps its old columns.
     plain = json.loads(V3_FILE.read_text())
     assert report.VS_NATIVE not in report.columns(native_cost.annotate(plain))
+
+
+def test_the_compare_page_and_the_charts_show_the_cost(tmp_path):
+    from app.core import chartdata, compare
+
+    result, path = page_result(tmp_path)
+    run_native(result, path)
+    native_cost.annotate(result)
+    base = json.loads(V3_FILE.read_text())  # the same rows without a native one
+    base["model"]["sha256"] = result["model"]["sha256"]
+    comparison = compare.compare(base, json.loads(json.dumps(result)))
+    llama = next(r for r in result["rows"] if r["key"] == "llamacpp-wasm" and r["test"] == "chat")
+    line = next(x for x in compare.footer_lines(comparison) if "vs native" in x and "llama.cpp (wllama)" in x)
+    assert line.endswith(f"no native row -> {native_cost.cell(llama)}")
+    assert native_cost.cell(llama) in compare.to_html([comparison])  # the compare page's rendering
+    data = chartdata.chart_data(result)
+    points = {tuple(label): p for label, p in zip(data["vs_native"]["labels"], data["vs_native"]["points"])}
+    assert points[("llama.cpp (wllama) wasm-cpu",)]["y"] == pytest.approx(llama["vs_native"]["decode"])
+    assert not any("native-cpu" in " ".join(label) for label in points)  # native is the scale, not a bar
+    assert chartdata.chart_data(base)["vs_native"] is None
+    assert "vs_native" in (Path(__file__).parents[2] / "web/static/charts.js").read_text()
 
 
 # --- bad input --------------------------------------------------------------------------------------------------
