@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from app.core import native_cost, report, results, formats
-from app.core.settings import BenchSettings
+from app.core.settings import BenchSettings, expand_engines
 from app.core.sweeps import prompt_of
 from app.engines import HOST_KEYS, page_choices
 from app.engines.native import support
@@ -149,9 +149,9 @@ def page_result(tmp_path: Path) -> tuple[dict[str, Any], Path]:
 
 def run_native(result: dict[str, Any], path: Path, binding: FakeBinding | None = None,
                threads: dict[str, int] | None = None, **kw: Any) -> tuple[list[dict[str, Any]], list[str]]:
-    """run_host_rows over the fake binding: native-cpu at 2 threads and native-cpu-1t at 1 (fixed, whatever the
+    """run_host_rows over the fake binding: native-all at 2 threads and native-1t at 1 (fixed, whatever the
     machine's cores)."""
-    threads = threads or {"native-cpu": 2, "native-cpu-1t": 1}
+    threads = threads or {"native-all": 2, "native-1t": 1}
     lines: list[str] = []
     binding = binding or FakeBinding()
 
@@ -168,13 +168,14 @@ def run_native(result: dict[str, Any], path: Path, binding: FakeBinding | None =
 
 # --- the registry ------------------------------------------------------------------------------------------------
 def test_the_native_engine_is_a_host_engine_the_page_never_offers():
-    assert set(HOST_KEYS) == {"native-cpu", "native-cpu-1t"}
+    assert set(HOST_KEYS) == {"native-all", "native-1t"}
     assert not {c["key"] for c in page_choices()} & set(HOST_KEYS)
-    page, host = host_rows.split_engines(["llamacpp-wasm", "native-cpu", "flare-cpu", "native-cpu-1t"])
-    assert page == ["llamacpp-wasm", "flare-cpu"] and host == ["native-cpu", "native-cpu-1t"]
-    assert host_rows.split_engines(["native-cpu"]) == (["llamacpp-wasm"], ["native-cpu"])  # ids and reference
+    page, host = host_rows.split_engines(["llamacpp-wasm", "native-all", "flare-cpu", "native-1t"])
+    assert page == ["llamacpp-wasm", "flare-cpu"] and host == ["native-all", "native-1t"]
+    assert host_rows.split_engines(["native-all"]) == (["llamacpp-wasm"], ["native-all"])  # ids and reference
     assert host_rows.split_engines(["flare-cpu"]) == (["flare-cpu"], [])
-    assert BenchSettings.from_dict({"engines": ["llamacpp-wasm", "native-cpu"]}).engines[-1] == "native-cpu"
+    assert BenchSettings.from_dict({"engines": ["llamacpp-wasm", "native-all"]}).engines[-1] == "native-all"
+    assert expand_engines(["llamacpp", "native"]) == ["llamacpp-wasm", "native-all", "native-1t"]  # --engines
 
 
 def test_threads_zero_means_every_core_this_process_may_use():
@@ -192,9 +193,9 @@ def test_the_native_rows_run_the_pages_ids_through_the_benchmark_loop(tmp_path):
     page_rows = copy.deepcopy(result["rows"])
     rows, lines = run_native(result, path, binding)
     assert result["rows"][:len(page_rows)] == page_rows  # the page's rows untouched
-    assert [(r["key"], r["test"]) for r in rows] == [("native-cpu", "chat"), ("native-cpu", "pp16"),
-                                                     ("native-cpu", "tg4"), ("native-cpu-1t", "chat"),
-                                                     ("native-cpu-1t", "pp16"), ("native-cpu-1t", "tg4")]
+    assert [(r["key"], r["test"]) for r in rows] == [("native-all", "chat"), ("native-all", "pp16"),
+                                                     ("native-all", "tg4"), ("native-1t", "chat"),
+                                                     ("native-1t", "pp16"), ("native-1t", "tg4")]
     s = result["settings"]
     chat = rows[0]
     assert chat["backend"] == NATIVE_BACKEND and chat["error"] is None and chat["unsupported"] is None
@@ -217,13 +218,13 @@ def test_the_native_rows_run_the_pages_ids_through_the_benchmark_loop(tmp_path):
     assert chat["info"]["clock"] == host_rows.CLOCK and chat["weights"]["sha256"] == result["model"]["sha256"]
     assert binding.cleared >= 2 * (s["warmup"] + s["runs"]) and binding.freed.count("ctx") == 2
     assert chat["output_text"].startswith(" t")  # the engine's own text of its ids
-    assert any("native-cpu" in line or "llama.cpp native" in line for line in lines)
+    assert any("native-all" in line or "llama.cpp native" in line for line in lines)
 
 
 def test_the_cost_against_native_recomputes_from_the_json(tmp_path):
     result, path = page_result(tmp_path)
     run_native(result, path)
-    result["settings"]["engines"] += ["native-cpu", "native-cpu-1t"]
+    result["settings"]["engines"] += ["native-all", "native-1t"]
     native_cost.annotate(result)
     doc = json.loads(json.dumps(result))
     results.check_result(doc)  # the schema (vs_native, the native rows) and every figure against its timestamps
@@ -286,7 +287,7 @@ def test_the_compare_page_and_the_charts_show_the_cost(tmp_path):
     data = chartdata.chart_data(result)
     points = {tuple(label): p for label, p in zip(data["vs_native"]["labels"], data["vs_native"]["points"])}
     assert points[("llama.cpp (wllama) wasm-cpu",)]["y"] == pytest.approx(llama["vs_native"]["decode"])
-    assert not any("native-cpu" in " ".join(label) for label in points)  # native is the scale, not a bar
+    assert not any(NATIVE_BACKEND in " ".join(label) for label in points)  # native is the scale, not a bar
     assert chartdata.chart_data(base)["vs_native"] is None
     assert "vs_native" in (Path(__file__).parents[2] / "web/static/charts.js").read_text()
 
@@ -295,7 +296,7 @@ def test_the_compare_page_and_the_charts_show_the_cost(tmp_path):
 def test_a_missing_binding_is_an_unsupported_row_naming_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # `import llama_cpp` raises ImportError
     result, path = page_result(tmp_path)
-    rows = host_rows.run_host_rows(result, ["native-cpu"], path, lambda line: None)
+    rows = host_rows.run_host_rows(result, ["native-all"], path, lambda line: None)
     assert len(rows) == 1 and rows[0]["runs"] == [] and rows[0]["error"] is None
     assert support.INSTALL in rows[0]["unsupported"] and "import llama_cpp" in rows[0]["unsupported"]
     assert report.verdict(rows[0]) == "unsupported"
@@ -304,7 +305,7 @@ def test_a_missing_binding_is_an_unsupported_row_naming_the_install_command(tmp_
 
 def test_another_binding_version_is_refused_in_words(tmp_path):
     result, path = page_result(tmp_path)
-    rows, _ = run_native(result, path, FakeBinding(version="0.2.0"), threads={"native-cpu": 1})
+    rows, _ = run_native(result, path, FakeBinding(version="0.2.0"), threads={"native-all": 1})
     assert "0.2.0" in rows[0]["unsupported"] and support.BINDING_VERSION in rows[0]["unsupported"]
 
 
@@ -312,7 +313,7 @@ def test_a_model_llama_cpp_refuses_is_an_error_row_in_its_own_words(tmp_path):
     result, path = page_result(tmp_path)
     page_rows = copy.deepcopy(result["rows"])
     said = "llama_model_load: error loading model: missing tensor 'token_embd.weight'"
-    rows, _ = run_native(result, path, FakeBinding(refuse=said), threads={"native-cpu": 1})
+    rows, _ = run_native(result, path, FakeBinding(refuse=said), threads={"native-all": 1})
     assert rows[0]["error"] and said in rows[0]["error"] and report.verdict(rows[0]) == "ERROR"
     assert result["rows"][:len(page_rows)] == page_rows
     results.check_result(result)
@@ -321,14 +322,14 @@ def test_a_model_llama_cpp_refuses_is_an_error_row_in_its_own_words(tmp_path):
 def test_a_failure_mid_row_keeps_the_page_rows_and_the_runs_before_it(tmp_path):
     result, path = page_result(tmp_path)
     page_rows = copy.deepcopy(result["rows"])
-    rows, _ = run_native(result, path, FakeBinding(fail_after=6), threads={"native-cpu": 1, "native-cpu-1t": 1})
+    rows, _ = run_native(result, path, FakeBinding(fail_after=6), threads={"native-all": 1, "native-1t": 1})
     assert "llama_decode failed" in rows[0]["error"]
     assert result["rows"][:len(page_rows)] == page_rows
 
     def broken(key: str):
         raise RuntimeError("the binding's library did not load")
 
-    more = host_rows.run_host_rows(result, ["native-cpu"], path, lambda line: None, make_engine=broken)
+    more = host_rows.run_host_rows(result, ["native-all"], path, lambda line: None, make_engine=broken)
     assert "did not load" in more[0]["error"] and result["rows"][:len(page_rows)] == page_rows
     results.check_result(result)
 
@@ -338,7 +339,7 @@ def test_a_file_that_is_not_the_pages_is_not_run(tmp_path):
     result["model"]["sha256"] = "f" * 64
     rows, _ = run_native(result, path)
     assert all("is not the file the page ran" in r["unsupported"] for r in rows)
-    rows = host_rows.run_host_rows(result, ["native-cpu"], tmp_path / "missing.gguf", lambda line: None)
+    rows = host_rows.run_host_rows(result, ["native-all"], tmp_path / "missing.gguf", lambda line: None)
     assert "not on this disk" in rows[0]["unsupported"]
 
 

@@ -18,9 +18,9 @@ SPEC = EngineSpec(
     name="native",
     title="llama.cpp native",
     variants=(
-        Variant("native-cpu", "llama.cpp native, every core", NATIVE_BACKEND, "#953800", hidden=True,
+        Variant("native-all", "llama.cpp native, every core", NATIVE_BACKEND, "#953800", hidden=True,
                 options={"threads": 0}),
-        Variant("native-cpu-1t", "llama.cpp native, 1 thread", NATIVE_BACKEND, "#d18616", hidden=True,
+        Variant("native-1t", "llama.cpp native, 1 thread", NATIVE_BACKEND, "#d18616", hidden=True,
                 options={"threads": 1}),
     ),
     factory="app.engines.native.host.engine:make",
