@@ -148,6 +148,21 @@ def run_host_rows(result: dict[str, Any], keys: list[str], path: Path | None, lo
     return rows
 
 
+def _explain_disagreements(engine: Any, rows: list[dict[str, Any]], reference: list[int] | None) -> None:
+    """The chat row's notes say where the engine's teacher-forced top-1 left the reference's ids and by how many
+    logits (an engine that can say: NativeEngine.disagreement_notes): a near-tie, or a real difference."""
+    explain = getattr(engine, "disagreement_notes", None)  # host engines only; not part of the page's protocol
+    chat = next((r for r in rows if r.get("test") == "chat"), None)
+    c = (chat or {}).get("correctness") or {}
+    if explain is None or chat is None or reference is None or not c.get("forced_top1"):
+        return
+    notes = explain(c["forced_top1"], reference)
+    if notes:
+        chat["notes"] = (chat.get("notes") or []) + [
+            "same prompt ids as the reference; where this build's top-1 is not the reference's next id, by how much "
+            "it led: " + "; ".join(notes)]
+
+
 async def _run(result: dict[str, Any], keys: list[str], model: Model, log: Callable[[str], None],
                timeout_s: float | None, make_engine: Callable[[str], Any] | None) -> list[dict[str, Any]]:
     from app.engines import make_engine as registry_engine
@@ -189,6 +204,7 @@ async def _run(result: dict[str, Any], keys: list[str], model: Model, log: Calla
                     row["error"] = row.get("error") or f"{type(err).__name__}: {err}"
                 scratch["rows"] = partial
                 log(f"{key}: ERROR {type(err).__name__}: {err}")
+            _explain_disagreements(engine, scratch["rows"], bench.reference_tokens)
             for row in scratch["rows"]:
                 row["info"] = {**(row.get("info") or {}), "clock": CLOCK}
                 if scratch.get("stopped_by_user"):

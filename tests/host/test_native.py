@@ -292,6 +292,14 @@ def test_the_compare_page_and_the_charts_show_the_cost(tmp_path):
     assert "vs_native" in (Path(__file__).parents[2] / "web/static/charts.js").read_text()
 
 
+def test_a_teacher_forced_disagreement_is_said_with_its_logit_lead():
+    engine = NativeEngine(1, binding=FakeBinding())
+    engine.forced_gaps = [[0.0, 0.0213, 0.0], [5.0]]  # the forced check, then the perplexity passage
+    notes = engine.disagreement_notes([1, 9, 3], [1, 2, 3])
+    assert notes == ["teacher-forced position 1: its top-1 9 led the reference's 2 by 0.021 logits"]
+    assert engine.disagreement_notes([1, 2, 3], [1, 2, 3]) == []
+
+
 # --- bad input --------------------------------------------------------------------------------------------------
 def test_a_missing_binding_is_an_unsupported_row_naming_the_install_command(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # `import llama_cpp` raises ImportError

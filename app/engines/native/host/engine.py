@@ -87,6 +87,7 @@ class NativeEngine(EngineBase):
         self.log_lines: list[tuple[int, str]] = []
         self._log_callback: Any = None
         self.model_path = ""
+        self.forced_gaps: list[list[float]] = []  # per teacher_forced call: top-1's logit minus the target's, each step
 
     # --- what the benchmark asks before loading ---------------------------------------------------------------
     def context_tokens(self, model: Model) -> int | None:
@@ -197,13 +198,31 @@ class NativeEngine(EngineBase):
         await self.reset()
         self._decode(list(prefix))
         out = []
+        gaps = []
         for target in continuation:
             logits = self._logits().astype(np.float64)
             top = float(logits.max())
             log_z = top + math.log(float(np.exp(logits - top).sum()))
             out.append((int(logits.argmax()), float(logits[target]) - log_z))
+            gaps.append(top - float(logits[target]))
             self._decode([target])
         await self.reset()
+        self.forced_gaps.append(gaps)
+        return out
+
+    def disagreement_notes(self, forced_top1: list[int], reference: list[int], limit: int = 3) -> list[str]:
+        """Where this engine's teacher-forced top-1 is not the reference's next id: by how many logits its own top-1
+        led the reference's id there (from the first teacher_forced call since load: the forced check), in words.
+        A lead of a few hundredths of a logit is a near-tie that float rounding decides (another llama.cpp build,
+        another SIMD width), not a different model."""
+        gaps = self.forced_gaps[0] if self.forced_gaps else []
+        out = []
+        for i, (mine, ref) in enumerate(zip(forced_top1, reference)):
+            if mine != ref and i < len(gaps):
+                out.append(f"teacher-forced position {i}: its top-1 {mine} led the reference's {ref} by "
+                           f"{gaps[i]:.3f} logits")
+        if len(out) > limit:
+            out = out[:limit] + [f"and {len(out) - limit} more position(s)"]
         return out
 
     def piece(self, token: int) -> bytes:
