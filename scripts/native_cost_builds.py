@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"engines": ["llamacpp-wasm"], "max_tokens": 16, "runs": args.runs, "warmup": args.warmup,
                 "forced_tokens": 8, "n_prompt": [args.n_prompt], "n_gen": [args.n_gen]}
     started = time.monotonic()
-    server, _thread = serve_in_thread(DIST)
-    driver = start_chromium()
+    server = serve_in_thread(DIST)
+    driver = start_chromium(command_timeout_s=1900)  # the whole page run is one WebDriver call
     try:
         driver.get(url_of(server) + "index.html")
         deadline = time.monotonic() + 300
