@@ -6,7 +6,8 @@ app/engines/native) runs the same tests as the browser rows. Every other row get
     decode  = the row's mean decode tok/s  / the native row's mean decode tok/s   (same test)
     prefill = the row's mean prefill tok/s / the native row's mean prefill tok/s  (same test)
 
-both plain ratios of the rows' `summary` means (1.0: as fast as native; 0.1: a tenth of native's speed), so anyone
+(a ppN test is costed on prefill only, a tgN test on decode only, the chat test on both), plain ratios of the
+rows' `summary` means (1.0: as fast as native; 0.1: a tenth of native's speed), so anyone
 can recompute them from the JSON. The native row compared against is the one of the same test (test, n_prompt,
 n_gen, n_depth) with the same thread count as the row (its info.threads) when one ran, else the one with the most
 threads; `native_key` and `native_threads` say which. Rows without a figure (errors, refusals, a test native did
@@ -61,9 +62,13 @@ def cost(row: dict[str, Any], native: dict[str, Any]) -> dict[str, Any]:
     decode, prefill}; a ratio is null where either mean is missing or native's is not above 0."""
     out: dict[str, Any] = {"native_key": native["key"], "native_threads": _threads(native),
                            "same_threads": _threads(row) is not None and _threads(row) == _threads(native)}
+    kind = str(row.get("test") or "chat")[:2]
     for name, key in FIGURES.items():
         mine, theirs = _mean(row, key), _mean(native, key)
-        out[name] = mine / theirs if mine is not None and theirs else None
+        # A tg test's prefill is its 1-token (or depth) prompt and a pp test generates 1 token: each test is costed
+        # on the figure it measures (the chat test on both).
+        measured = kind not in ("pp", "tg") or (kind == "pp") == (name == "prefill")
+        out[name] = mine / theirs if measured and mine is not None and theirs else None
     return out
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import os
 import platform
 import time
 from pathlib import Path
@@ -245,6 +246,10 @@ class NativeEngine(EngineBase):
                                 "cores": support.cores(), "n_ctx": self.n_ctx, "n_batch": self.n_ctx,
                                 "n_ubatch": N_UBATCH, "runtime": f"host Python {platform.python_version()}",
                                 "machine": platform.machine()}
+        try:  # the machine's load when the row started: a shared machine's other work slows multi-thread rows most
+            info["load_average_1m"] = round(os.getloadavg()[0], 2)
+        except OSError:
+            pass
         try:
             info["cpu"] = support.cpu_name(Path("/proc/cpuinfo").read_text(errors="replace"))
         except OSError:
