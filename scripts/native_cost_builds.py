@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# Runs inside the page's Pyodide: the four wllama rows through the page's benchmark loop. SETTINGS is substituted.
+# Runs inside the page's Pyodide: the four wllama rows through the page's benchmark loop. SETTINGS and BUILDS are
+# substituted.
 PAGE_CODE = r"""
 import json
 from app.core.settings import BenchSettings
@@ -53,7 +54,7 @@ model = await nb.load_model(s.model)
 
 def engines(keys, site, settings):
     out = []
-    for build in ("memory64", "wasm32"):
+    for build in json.loads(BUILDS):
         for threads in (1, 0):
             e = make_engine("llamacpp-wasm", site, settings)
             e.__class__ = ForcedBuild
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-gen", type=int, default=32)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--builds", default="memory64,wasm32", help="the wllama builds in run order (alternate the order "
+                   "between runs to see whether a figure follows the build or the moment it ran)")
     p.add_argument("--json", type=Path, default=ROOT / "results" / "native-cost-builds.json")
     args = p.parse_args(argv)
 
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit("the page did not become ready in 300 s")
             time.sleep(0.5)
         driver.set_script_timeout(1800)
-        code = PAGE_CODE.replace("json.loads(SETTINGS)", f"json.loads({json.dumps(json.dumps(settings))})")
+        code = PAGE_CODE.replace("json.loads(SETTINGS)", f"json.loads({json.dumps(json.dumps(settings))})").replace(
+            "json.loads(BUILDS)", f"json.loads({json.dumps(json.dumps(args.builds.split(',')))})")
         answer = driver.execute_async_script(
             "const done = arguments[arguments.length - 1];"
             "benchPyodide.runPythonAsync(arguments[0]).then((r) => done({ok: String(r)}), (e) => done({error: String(e)}));",
