@@ -382,3 +382,22 @@ def test_the_real_binding_runs_a_tiny_model_and_refuses_a_broken_one_in_its_own_
     with pytest.raises(EngineError, match="could not load broken.gguf: .+"):
         asyncio.run(engine.load(model))
     asyncio.run(engine.unload())
+
+
+def test_bench_runs_the_host_engines_after_the_page_and_keeps_its_rows(tmp_path, monkeypatch):
+    """app.host.bench_cli.run_host_engines: the wiring `python -m app bench` uses after the page's result is in."""
+    import argparse
+
+    from app.host import bench_cli, runtimes
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # the same path whether or not the binding is here
+    result, path = page_result(tmp_path)
+    page_rows = copy.deepcopy(result["rows"])
+    settings = BenchSettings.from_dict({**result["settings"], "engines": ["llamacpp-wasm", "native-all"]})
+    args = argparse.Namespace(model=str(path))
+    bench_cli.run_host_engines(args, settings, result, ["native-all"], runtimes.Job(tmp_path), timeout_s=60)
+    assert result["rows"][:len(page_rows)] == page_rows
+    assert [r["key"] for r in result["rows"][len(page_rows):]] == ["native-all"]
+    assert support.INSTALL in result["rows"][-1]["unsupported"]
+    assert result["settings"]["engines"] == ["llamacpp-wasm", "native-all"]
+    results.check_result(result)
