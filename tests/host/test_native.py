@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from app.core import native_cost, report, results, formats
+from app.core import formats, native_cost, report, results
 from app.core.settings import BenchSettings, expand_engines
 from app.core.sweeps import prompt_of
 from app.engines import HOST_KEYS, page_choices
@@ -364,11 +364,11 @@ def _real_binding_or_skip() -> Any:
 
 def test_the_real_binding_runs_a_tiny_model_and_refuses_a_broken_one_in_its_own_words(tmp_path):
     _real_binding_or_skip()
+    import asyncio
+
     from app.engines.native.host.engine import llama_build
     from app.engines.protocol import EngineError, Model
     from tests.host.test_gguf_header import gguf_file
-
-    import asyncio
 
     engine = NativeEngine(1)
     assert engine.missing is None, engine.missing

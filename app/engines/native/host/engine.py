@@ -36,7 +36,7 @@ LOG_LINES_KEPT = 40
 def import_binding() -> Any:
     """The `llama_cpp` module (its low-level API). Raises ImportError (or OSError: a wheel whose library
     does not load on this CPU) as `import llama_cpp` does."""
-    import llama_cpp  # noqa: PLC0415 - optional: the native extra
+    import llama_cpp
 
     return llama_cpp
 
@@ -46,7 +46,7 @@ def llama_build(lib: Any) -> dict[str, str]:
     ggml_commit(), set by llama.cpp's CMake from the vendored tree's git), "" where the library lacks them."""
     out = {"ggml_version": "", "ggml_commit": ""}
     try:
-        from llama_cpp import _ggml  # noqa: PLC0415
+        from llama_cpp import _ggml
 
         for name in out:
             fn = getattr(_ggml.libggml, name)
@@ -164,7 +164,7 @@ class NativeEngine(EngineBase):
 
     def _logits(self) -> Any:
         """The last position's logits as a numpy float32 view (n_vocab), valid until the next decode."""
-        import numpy as np  # noqa: PLC0415 - a dependency of the binding and of this project
+        import numpy as np
 
         ptr = self.lib.llama_get_logits_ith(self.ctx, -1)
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
@@ -194,7 +194,7 @@ class NativeEngine(EngineBase):
         self.remaining = 0
 
     async def teacher_forced(self, prefix: list[int], continuation: list[int]) -> list[tuple[int, float]]:
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         await self.reset()
         self._decode(list(prefix))

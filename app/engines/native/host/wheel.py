@@ -73,7 +73,7 @@ def build_wheel(cache: Cache, log=print, jobs: int | None = None) -> tuple[Path,
                "CMAKE_BUILD_PARALLEL_LEVEL": str(jobs or os.cpu_count() or 1)}
         out = Path(scratch) / "wheel"
         proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check",
-                               "-w", str(out), str(source)], env=env, capture_output=True, text=True)
+                               "-w", str(out), str(source)], env=env, check=False, capture_output=True, text=True)
         built = cached_wheel(out)
         if proc.returncode != 0 or built is None:
             tail = "\n  ".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
@@ -92,10 +92,10 @@ def install(wheel: Path, log=print) -> None:
     Raises WheelError with pip's last lines."""
     log(f"installing {wheel.name}")
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
-                           "--force-reinstall", "--no-deps", str(wheel)], capture_output=True, text=True)
+                           "--force-reinstall", "--no-deps", str(wheel)], check=False, capture_output=True, text=True)
     if proc.returncode == 0:
         proc = subprocess.run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--quiet",
-                               str(wheel)], capture_output=True, text=True)
+                               str(wheel)], check=False, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n  ".join((proc.stderr or proc.stdout).strip().splitlines()[-10:])
         raise WheelError(f"pip install {wheel.name} failed (exit {proc.returncode}):\n  {tail}")
