@@ -69,9 +69,16 @@ def _load_point(row: dict[str, Any]) -> dict[str, float] | None:
 
 
 def _memory_point(row: dict[str, Any]) -> dict[str, float] | None:
-    """The page's memory in MB: the bar at the peak, the whisker from after-load to the peak."""
+    """The row's own memory in MB (app.web.gpu_capture.memory_fields): the bar at its peak, the whisker from
+    after load to the peak; the page's total where the row's own was not measured (older results)."""
     m = row.get("memory") or {}
-    values = [v / 1e6 for v in (m.get("page_bytes_after_load"), m.get("page_bytes_at_end")) if v]
+    if m.get("process_own_bytes_peak") is not None:
+        return {"y": m["process_own_bytes_peak"] / 1e6, "yMin": m["process_own_bytes_peak"] / 1e6,
+                "yMax": m["process_own_bytes_peak"] / 1e6}
+    if m.get("engine_bytes_peak") is not None:
+        values = [v / 1e6 for v in (m.get("engine_bytes_after_load"), m.get("engine_bytes_peak")) if v is not None]
+    else:
+        values = [v / 1e6 for v in (m.get("page_bytes_after_load"), m.get("page_bytes_at_end")) if v]
     if not values:
         return None
     return {"y": max(values), "yMin": min(values), "yMax": max(values)}

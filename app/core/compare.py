@@ -12,7 +12,8 @@ summarised, control characters escaped (`printable`). The host's `compare` also 
 regular file or is larger than MAX_RESULT_BYTES before reading it (app/host/compare_cli.py); the page checks
 the chosen file's size before reading it.
 
-Rows are matched by `match_key` (engine key, backend, the model's sha256 and the test: `row_test`). For each figure
+Rows are matched by `match_key` (engine key, backend, the model's sha256, the test: `row_test`, and the browser:
+`row_browser`; `across_browsers_key` leaves the browser out). For each figure
 (decode tok/s, TTFT, prefill tok/s, ITL p50) the change of the mean in percent and whether it is
 significant: a two-sided Mann-Whitney U test on the per-run samples, each recomputed from the run's raw
 timestamps (`results.derive_run`), and for decode tok/s also on the per-token intervals, with a minimum
@@ -185,10 +186,28 @@ def model_sha(result: dict[str, Any], row: dict[str, Any]) -> str:
     return str((result.get("model") or {}).get("sha256") or w.get("converted_from_sha256") or w.get("sha256") or "")
 
 
+def row_browser(result: dict[str, Any], row: dict[str, Any]) -> str:
+    """Where the row ran: its merge node's browser (--browser all, the Grid), else the result's runtime; results from
+    before runtimes were recorded ran in Chromium, the only browser then."""
+    node = row.get("node") if isinstance(row.get("node"), dict) else {}
+    env = result.get("environment") if isinstance(result.get("environment"), dict) else {}
+    return str(node.get("browser") or node.get("runtime") or env.get("runtime") or "chromium")
+
+
 def match_key(result: dict[str, Any], row: dict[str, Any]) -> tuple:
-    """Rows of two results are compared when these are equal: engine key, backend, model, test."""
+    """Rows of two results are compared when these are equal: engine key, backend, model, test, and the browser
+    (row_browser): a Firefox row is not compared with a Chromium one unless asked (across_browsers_key)."""
     t = row_test(result, row)
-    return (row["key"], row["backend"], model_sha(result, row), t["name"], t["n_prompt"], t["n_gen"], t["n_depth"])
+    return (row["key"], row["backend"], model_sha(result, row), t["name"], t["n_prompt"], t["n_gen"], t["n_depth"],
+            row_browser(result, row))
+
+
+def across_browsers_key(result: dict[str, Any], row: dict[str, Any]) -> tuple:
+    """match_key without the browser (and without the "[firefox 153]" label a merged result puts on the backend):
+    `compare --across-browsers`, e.g. the same engine in Chromium and in Firefox, one result file each."""
+    t = row_test(result, row)
+    backend = re.sub(r"\s*\[[^\]]*\]$", "", row["backend"])
+    return (row["key"], backend, model_sha(result, row), t["name"], t["n_prompt"], t["n_gen"], t["n_depth"])
 
 
 FIGURES_OF_KIND = {"pp": ("ttft_ms", "prefill_tok_s"), "tg": ("decode_tok_s", "itl_p50_ms")}

@@ -77,13 +77,48 @@ def test_cell(row: dict[str, Any]) -> str:
     return test
 
 
+def own_memory(row: dict[str, Any]) -> tuple[float | None, float | None, str]:
+    """A row's own peak memory: (bytes, ratio to the model file, source). The host's count of the browser's
+    processes where the run had one (app.host.process_memory: `process_own_bytes_peak`), else the page's own count
+    (app.web.gpu_capture.memory_fields: `engine_bytes_peak`); (None, None, "") where neither was measured."""
+    m = row.get("memory") or {}
+    if m.get("process_own_bytes_peak") is not None:
+        return m["process_own_bytes_peak"], m.get("process_own_to_model"), "process"
+    if m.get("engine_bytes_peak") is not None:
+        return m["engine_bytes_peak"], m.get("engine_peak_to_model"), "page"
+    return None, None, ""
+
+
 def memory_cell(row: dict[str, Any]) -> str:
-    """The page's peak memory during the row in MB and its ratio to the model file ("412 (2.8x)"), or "-"."""
+    """The row's own peak memory in MB and its ratio to the model file ("312 (2.2x)", own_memory); the page's
+    total peak, marked "page", where the row's own was not measured (results before 2026-12-05); else "-"."""
+    own, ratio, _ = own_memory(row)
+    if own is not None:
+        return f"{own / 1e6:.0f}" + (f" ({ratio:.1f}x)" if ratio is not None else "")
     m = row.get("memory") or {}
     if not m.get("page_bytes_peak"):
         return "-"
-    ratio = f" ({m['peak_to_model']:.1f}x)" if m.get("peak_to_model") else ""
-    return f"{m['page_bytes_peak'] / 1e6:.0f}{ratio}"
+    ratio_text = f" ({m['peak_to_model']:.1f}x)" if m.get("peak_to_model") else ""
+    return f"page {m['page_bytes_peak'] / 1e6:.0f}{ratio_text}"
+
+
+def page_memory_note(result: dict[str, Any]) -> list[str]:
+    """One line saying what the memory column counts, with the whole's peak (MB) apart from the rows' own."""
+    rows = result.get("rows") or []
+    sources = {own_memory(r)[2] for r in rows} - {""}
+    process = [(r.get("memory") or {}).get("process_bytes_peak") for r in rows]
+    process = [p for p in process if p]
+    page = [(r.get("memory") or {}).get("page_bytes_peak") for r in rows]
+    page = [p for p in page if p]
+    if "process" in sources:
+        return [f"memory MB is each row's own: the browser's processes (PSS, sampled by the host) at the row's peak "
+                f"over what they held before any engine loaded; the browser as a whole peaked at "
+                f"{max(process) / 1e6:.0f} MB"]
+    if sources or page:
+        whole = f"; the page as a whole peaked at {max(page) / 1e6:.0f} MB" if page else ""
+        return [f"memory MB is each row's own as the page counts it (performance.measureUserAgentSpecificMemory: "
+                f"its growth at the row's peak over what it held before any engine loaded){whole}"]
+    return []
 
 
 def weights_cell(row: dict[str, Any]) -> str:
@@ -351,6 +386,7 @@ def result_notes(result: dict[str, Any]) -> list[str]:
         if _token_counts(r):
             by_test.setdefault(str(r.get("test") or "chat"), []).append(r)
     lines += software_adapter_notes(result)
+    lines += page_memory_note(result)
     for test, measured in by_test.items():
         if len({c for r in measured for c in _token_counts(r)}) > 1:
             detail = "; ".join(f"{r['engine']} {r['backend']} {'/'.join(map(str, sorted(set(_token_counts(r)))))} "

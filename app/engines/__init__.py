@@ -112,6 +112,15 @@ def missing_features(variant: Variant, features: dict[str, bool] | None) -> str 
     return f"this runtime lacks {', '.join(lacking)}, which the row needs"
 
 
+def memory_refusal(spec: EngineSpec, file_bytes: int, metadata: dict[str, Any], features: dict[str, bool] | None,
+                   n_ctx: int | None) -> str | None:
+    """Why the model cannot fit the engine of `spec` here (its can_run.memory_problems, from the file's size and
+    metadata, the runtime's features and the context the engine allocates), or None. Pure: nothing loads."""
+    rule = spec.can_run.memory_problems
+    problems = rule(file_bytes, metadata, features, n_ctx) if rule is not None else []
+    return "; ".join(problems) + "." if problems else None
+
+
 def unsupported_engines(header: Any) -> dict[str, str]:
     """{engine key: reason} for the variants whose engine cannot honour this GGUF header (a GGUFHeader).
 

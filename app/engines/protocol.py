@@ -37,6 +37,8 @@ class Model:
     refusals: dict[str, str] = field(default_factory=dict)
     # The GGUF's metadata (chat template, vocabulary, token types): what the prompt is rendered with
     metadata: dict[str, Any] = field(default_factory=dict)
+    # Each metadata key's GGUF value type ("uint32", "array[string]", ...): what app.core.tokenizer_gguf writes with
+    metadata_types: dict[str, str] = field(default_factory=dict)
 
 
 class Engine(Protocol):

@@ -76,10 +76,13 @@ class CanRun:
 
     architectures: the GGUF `general.architecture` values it runs; () means any.
     header_problems: pure function header -> [sentences]; [] when the engine can load the file.
+    memory_problems: pure function (file bytes, GGUF metadata, runtime features or None, n_ctx or None) ->
+                     [sentences]; [] when the model fits what the engine can address here (app.core.model_budget).
     """
 
     architectures: tuple[str, ...] = ()
     header_problems: Callable[[Any], list[str]] | None = None
+    memory_problems: Callable[[int, dict, Any, Any], list[str]] | None = None
     site_feature: str = ""  # a build option the engine needs ("transformersjs": python build.py --transformersjs)
 
 

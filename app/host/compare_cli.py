@@ -54,6 +54,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = HelpFormatter
     p.add_argument("base", type=Path, metavar="BASE.json", help="the result every other file is compared with")
     p.add_argument("new", type=Path, nargs="+", metavar="NEW.json", help="one or more results compared with BASE")
+    p.add_argument("--across-browsers", action="store_true",
+                   help="match rows that ran in different browsers (by default a Firefox row is compared only with "
+                        "a Firefox row): the same engine, backend, model and test in each file")
     p.add_argument("--min-change", default="2%", metavar="PCT",
                    help="smallest change of a mean that counts as faster or slower, in percent")
     p.add_argument("--alpha", default=compare.DEFAULT_ALPHA, metavar="P",
@@ -123,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
         fail_on = None if args.fail_on is None else compare.parse_percent(args.fail_on, "--fail-on")
         alpha = compare.parse_alpha(args.alpha)
         base = load(args.base)
+        key = compare.across_browsers_key if args.across_browsers else compare.match_key
         comparisons = [compare.compare(base, load(path), min_change=min_change, alpha=alpha,
-                                       base_name=str(args.base), new_name=str(path)) for path in args.new]
+                                       base_name=str(args.base), new_name=str(path), key=key) for path in args.new]
     except compare.CompareError as err:
         print(f"compare: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT

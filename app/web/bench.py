@@ -19,7 +19,7 @@ from typing import Any
 
 from app.core import chat_template, correctness, generation_limits, gpu_errors, results, sweeps
 from app.core.settings import BenchSettings
-from app.engines import HOST_KEYS, missing_features
+from app.engines import HOST_KEYS, memory_refusal, missing_features
 from app.engines.protocol import Engine, EngineError, Model
 from app.engines.spec import Drive
 from app.web import fastloop, gpu_capture
@@ -323,6 +323,9 @@ class Benchmark:
         self._rows: list[dict[str, Any]] = []
         self._sweep_rows: list[dict[str, Any]] = []
         self._memory_after_load: dict[str, Any] = {}
+        self._memory_before_load: dict[str, Any] = {}
+        self._memory_floor: dict[str, Any] = {}
+        self._row_started_ms = 0.0
         self.units_per_engine = (1 + s.warmup + s.runs + (1 if s.forced_tokens else 0) + (1 if s.perplexity else 0)
                                  + len(self.sweep_tests) * (s.warmup + s.runs))
         self.units_done = 0.0
@@ -407,6 +410,7 @@ class Benchmark:
         if await self._refused(engine, row, name, start_units):
             return row
         await gpu_capture.begin(self.browser, name)
+        self._row_started_ms = self.browser.now_ms()
         try:
             await self._load(engine, row, name)
             await self._chat_runs(engine, row, name)
@@ -434,6 +438,9 @@ class Benchmark:
     async def _refused(self, engine: Engine, row: dict[str, Any], name: str, start_units: float) -> bool:
         """Decide before loading whether the engine can run here; a refusal is the row's `unsupported`."""
         refusal = self.refusal(engine)
+        if not refusal:  # the model would not fit what the engine can address here: refused before loading
+            refusal = memory_refusal(engine.spec, self.model.size, self.model.metadata, self.features,
+                                     row.get("context_tokens"))
         if not refusal:
             refusal = await engine.unsupported_reason_async(self.model)  # what only an await can tell (a WebGPU adapter)
         if not refusal and missing_features(engine.variant, self.features):
@@ -451,9 +458,19 @@ class Benchmark:
         self._skip_rest_of_row(start_units, name, "unsupported")
         return True
 
+    def _baseline(self, before: dict[str, Any]) -> dict[str, Any]:
+        """What a row's own memory is counted from: the least the page held just before any row's engine loaded
+        so far. Not simply the figure before this row's load: an unloaded engine's memory (a worker, its WASM
+        memory) is given back some time after unload, so that figure can still hold the previous row (seen: the
+        flare row after llama.cpp's grew the page by "1 MB")."""
+        known = [m for m in (before, self._memory_floor) if "bytes" in m]
+        self._memory_floor = min(known, key=lambda m: m["bytes"]) if known else before
+        return self._memory_floor
+
     async def _load(self, engine: Engine, row: dict[str, Any], name: str) -> None:
         """Load the model (phases in ms into row["load"]), record info, weights and the memory after load."""
         self._tick(f"{name}: loading the model")
+        self._memory_before_load = self._baseline(await self.browser.measure_memory())
         row["load"] = await engine.load(self.model)
         row["info"] = engine.info()
         row["weights"] = self.weights_of(engine)
@@ -510,7 +527,9 @@ class Benchmark:
     async def _after_runs(self, engine: Engine, row: dict[str, Any], name: str) -> None:
         """Summary, memory at the end, the answer's text, the correctness checks, then the sweep tests."""
         row["summary"] = results.summarize_row(row["runs"])
-        row["memory"] = memory_fields(self._memory_after_load, await self.browser.measure_memory(), self.model.size)
+        row["memory"] = memory_fields(self._memory_after_load, await self.browser.measure_memory(), self.model.size,
+                                      self._memory_before_load)
+        row["memory"]["window_ms"] = [self._row_started_ms, self.browser.now_ms()]  # for the host's process memory
         first = row["runs"][0]["token_ids"] if row["runs"] else []
         # What each engine answered, as llama.cpp's text for its ids: one detokenizer for every row.
         row["output_text"] = await (self.tokenizer.decode(first) if self.tokenizer else engine.decode_text(first))
@@ -574,6 +593,7 @@ class Benchmark:
     async def _sweep_runs(self, engine: Engine, sub: dict[str, Any], test: sweeps.SweepTest, label: str) -> None:
         """One sweep test's warmups and runs into its row `sub`, then its memory. Raises EngineError or Stopped."""
         s = self.settings
+        started_ms = self.browser.now_ms()
         bos = self.tokenizer.bos_id if self.tokenizer is not None and self.tokenizer.add_bos else None
         ids = sweeps.prompt_of(test.n_prompt, self.passage_ids, bos)
         for kind, count in (("warmups", s.warmup), ("runs", s.runs)):
@@ -588,7 +608,9 @@ class Benchmark:
                 self._unit_done(f"{label} {kind[:-1]} {i + 1}/{count}: {figure}")
                 if self.controller.stop_requested:
                     raise Stopped
-        sub["memory"] = memory_fields(self._memory_after_load, await self.browser.measure_memory(), self.model.size)
+        sub["memory"] = memory_fields(self._memory_after_load, await self.browser.measure_memory(), self.model.size,
+                                      self._memory_before_load)
+        sub["memory"]["window_ms"] = [started_ms, self.browser.now_ms()]
         self.log(f"{label}: " + (f"prefill {sub['summary']['prefill_tok_s']['mean']:.1f} tok/s"
                                  if test.kind == "pp" and sub["summary"]["prefill_tok_s"]
                                  else f"decode {(sub['summary']['decode_tok_s'] or {}).get('mean', 0):.2f} tok/s"))

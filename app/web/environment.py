@@ -153,6 +153,8 @@ async def collect(site: dict[str, Any], runtime: str | None = None) -> dict[str,
         "flare_web": engine_registry.versions(site).get("flare"),
         "user_agent": str(js.navigator.userAgent),
         "hardware_concurrency": int(js.navigator.hardwareConcurrency or 0),
+        # navigator.deviceMemory: GB, rounded and capped by the browser (Chromium: at most 8); absent in Firefox, WebKit
+        "device_memory_gb": float(getattr(js.navigator, "deviceMemory", 0) or 0) or None,
         "cross_origin_isolated": bool(js.crossOriginIsolated),
         "timer_resolution_us": timer_resolution_us(),
         "webgpu": adapter,

@@ -116,6 +116,7 @@ async def site_model(site_model_info: dict[str, Any], manifest_files: dict[str, 
 def _model(data: Any, name: str, sha: str | None, header: GGUFHeader, tokenizer: str | None) -> Model:
     return Model(data=data, size=int(data.length), name=name, sha256=sha, tokenizer_json=tokenizer,
                  header=header.summary(), tensor_types=header.type_counts, metadata=header.metadata,
+                 metadata_types=header.metadata_types,
                  limits=generation_limits.limits(header.metadata), refusals=unsupported_engines(header))
 
 
@@ -158,6 +159,23 @@ async def model_from_bytes(data: Any, name: str, fetch: dict[str, Any]) -> tuple
     return _model(data, name, digest, header, tok), fetch
 
 
+# SubtleCrypto digests one buffer at a time and refuses one past its size limit (Chromium 156: "The
+# ArrayBuffer/ArrayBufferView size exceeds the supported range" for a 3.3 GB model); above this many bytes the
+# hash is Python's, fed in pieces, so a large model costs a 64 MiB copy at a time, not a second copy of itself.
+DIGEST_ONE_SHOT_MAX = 1 << 30
+DIGEST_PIECE = 64 << 20
+
+
 async def _sha256_hex(data: Any) -> str:
-    digest = await js.crypto.subtle.digest("SHA-256", data)
-    return bytes(js.Uint8Array.new(digest).to_py()).hex()
+    """The sha256 of a JS Uint8Array, hex."""
+    if int(data.length) <= DIGEST_ONE_SHOT_MAX:
+        digest = await js.crypto.subtle.digest("SHA-256", data)
+        return bytes(js.Uint8Array.new(digest).to_py()).hex()
+    import asyncio
+    import hashlib
+
+    h = hashlib.sha256()
+    for start in range(0, int(data.length), DIGEST_PIECE):
+        h.update(data.subarray(start, start + DIGEST_PIECE).to_py())
+        await asyncio.sleep(0)  # let the page draw between pieces
+    return h.hexdigest()

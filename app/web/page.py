@@ -13,6 +13,7 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
 
+from app.core import model_budget
 from app.core.chat_template import RenderStopped, TemplateError
 from app.core.gguf_header import GGUFError
 from app.core.result_schema import ResultSchemaError, validate as validate_result
@@ -58,16 +59,20 @@ def _adapter_text(adapter: dict[str, Any] | None) -> str:
     return f"{name} - {kind}, maxStorageBufferBindingSize {adapter['max_storage_buffer_binding_size'] >> 20} MiB"
 
 
-def model_facts_text(site: dict[str, Any], model_id: str) -> str:
-    """One line of facts about an embedded model for the page's model box ("" for a picked file)."""
+def model_facts_text(site: dict[str, Any], model_id: str, features: dict[str, bool] | None = None) -> str:
+    """One line of facts about an embedded model for the page's model box ("" for a picked file), with the engines
+    its size fits and those it is too big for here (app.core.model_budget)."""
     info = next((m for m in site.get("models") or [] if m.get("id") == model_id), None)
     if info is None:
         return "" if model_id != "file" else "Any GGUF: its header is checked before any engine sees it."
     f = info.get("facts") or {}
+    fit = model_budget.fit_words(int(info.get("size") or 0), {}, features,
+                                 [(spec.title, spec.can_run.memory_problems) for spec in engine_registry.SPECS
+                                  if spec.can_run.memory_problems is not None])
     mix = ", ".join(f"{k} {v}" for k, v in (f.get("quantization_mix") or f.get("tensor_types") or {}).items())
     parts = [f"architecture {f.get('architecture', '?')}", f"{info.get('size', 0) / 1e6:.0f} MB",
              f"context {f.get('context_length', '?')}", f"tensors {mix}" if mix else "",
-             "chat template in the file" if f.get("has_chat_template") else "no chat template (raw prompt)"]
+             "chat template in the file" if f.get("has_chat_template") else "no chat template (raw prompt)", fit]
     return " · ".join(p for p in parts if p)
 
 
@@ -101,7 +106,7 @@ class BenchPage:
     def _toggle_file(self) -> None:
         choice = str(dom.element("model-choice").value)
         dom.element("model-file-label").hidden = choice != "file"
-        dom.element("model-facts").textContent = model_facts_text(self.site, choice)
+        dom.element("model-facts").textContent = model_facts_text(self.site, choice, self.env.get("features"))
 
     def set_buttons(self) -> None:
         dom.element("run").disabled = self.running
@@ -373,6 +378,8 @@ async def boot(site_proxy: Any, timings_proxy: Any) -> None:
         ("WebGPU adapter", _adapter_text(env["webgpu"])),
         ("crossOriginIsolated", "yes" if env["cross_origin_isolated"] else "no (timer coarsened to 100 us; no threads)"),
         ("CPU cores (hardwareConcurrency)", str(env["hardware_concurrency"])),
+        *((f"Model budget: {what}", limit) for what, limit in
+          model_budget.budget_lines(env["features"], env["webgpu"], env.get("device_memory_gb"))),
         ("User agent", env["user_agent"]),
         ("Time to ready", f"{ready_ms / 1000:.2f} s from navigation (Pyodide {pyodide_ms / 1000:.2f} s, app wheel "
                           f"{app_ms / 1000:.2f} s, its import {import_ms / 1000:.2f} s)"),

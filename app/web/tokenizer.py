@@ -1,7 +1,9 @@
 """llama.cpp as the tokenizer of record: every engine gets the ids llama.cpp gives the rendered prompt.
 
 A wllama 2.x instance of its own (small context, one thread; 2.4.0, or 2.3.7's wasm32 build where the browser
-lacks Memory64: the reference engine's choice, app/engines/llamacpp) tokenizes the prompt and the perplexity
+lacks Memory64: the reference engine's choice, app/engines/llamacpp), loaded with the model's tokenizer-only GGUF
+(app.core.tokenizer_gguf: its vocabulary without its weights; the full model only where that cannot be made or
+loaded, and the source says so), tokenizes the prompt and the perplexity
 passage (`tokenize(text, special=True)`: control strings in the text become control tokens, as in
 llama.cpp's server), detokenizes each engine's answer, and names the model's end-of-generation set
 (llama.cpp's `list_tokens_eog`: EOS, EOT and the tokens llama.cpp treats as ending a turn).
@@ -14,11 +16,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from dataclasses import replace
+
 from app.core.chat_template import with_one_bos
-from app.engines.protocol import Model
+from app.core.tokenizer_gguf import NoVocabulary, tokenizer_gguf
+from app.engines.protocol import EngineError, Model
 from app.web.browser import BROWSER, Browser
 
-SOURCE = "llama.cpp (wllama {version}{build} tokenize / detokenize{aligned})"
+SOURCE = "llama.cpp (wllama {version}{build} tokenize / detokenize{aligned}{vocab})"
 # Texts that llama.cpp in wllama 2.4.0 (b8948) puts in a model's end-of-generation set and 2.3.7's (b7179) does not:
 # Gemma 3's "</s>" (id 212; a user-defined token) is in 2.4's set only (tests/page/test_wllama_builds.py). Where the
 # wasm32 build is the tokenizer of record it adds them, so every browser stops at the same ids.
@@ -60,17 +65,32 @@ class LlamaCppTokenizer:
         eog |= {int(x) for x in (w.getEOS(), w.getEOT()) if int(x) >= 0}
         self.eog_ids = sorted(eog)
         self.eog_aligned: list[int] = []  # ids added to match 2.4's set (EOG_TEXTS_SINCE_2_4)
+        self.vocab_note = ""  # "" when loaded from the tokenizer-only GGUF; else why the full model was loaded
 
     @classmethod
     async def open(cls, model: Model, site: dict[str, Any], browser: Browser = BROWSER,
-                   build: str | None = None) -> LlamaCppTokenizer:
-        """Load `model` into a wllama instance used only to tokenize (`build`: "memory64" | "wasm32"; None: the one
-        this browser can run). Raises EngineError when llama.cpp cannot load it."""
+                   build: str | None = None, vocab_only: bool = True) -> LlamaCppTokenizer:
+        """A wllama instance used only to tokenize `model` (`build`: "memory64" | "wasm32"; None: the one this
+        browser can run), loaded from the model's tokenizer-only GGUF (app.core.tokenizer_gguf) unless
+        `vocab_only` is False or that file cannot be made or loaded (then from the model itself; `vocab_note`
+        says why). Raises EngineError when llama.cpp cannot load the model."""
         from app.engines.llamacpp.engine import open_wllama  # browser only (imports js)
 
         t0 = browser.now_ms()
-        w, record = await open_wllama(model, {"n_ctx": 256, "n_threads": 1}, site, build)
+        config = {"n_ctx": 256, "n_threads": 1}
+        w, record, note = None, None, "full model asked for"
+        if vocab_only:
+            try:
+                blob = tokenizer_gguf(model.metadata, model.metadata_types)
+                vocab = replace(model, data=browser.to_js(blob), size=len(blob), name=f"{model.name} (tokenizer only)")
+                w, record = await open_wllama(vocab, config, site, build)
+                note = ""
+            except (NoVocabulary, ValueError, KeyError, EngineError) as err:
+                note = f"full model: its tokenizer-only GGUF failed: {err}"
+        if w is None:
+            w, record = await open_wllama(model, config, site, build)
         tok = cls(w, record["version"], browser.now_ms() - t0, browser, record["build"])
+        tok.vocab_note = note
         if record["build"] != "memory64":
             await tok.align_eog()
         return tok
@@ -86,8 +106,9 @@ class LlamaCppTokenizer:
     @property
     def source(self) -> str:
         aligned = f"; end set as 2.4's: {self.eog_aligned} added" if self.eog_aligned else ""
+        vocab = f"; {self.vocab_note}" if self.vocab_note else "; tokenizer-only GGUF"
         return SOURCE.format(version=self.version, build="" if self.build == "memory64" else f" {self.build} build",
-                             aligned=aligned)
+                             aligned=aligned, vocab=vocab)
 
     async def encode(self, text: str) -> list[int]:
         """Token ids of `text` (control strings parsed), with the model's BOS rule applied."""

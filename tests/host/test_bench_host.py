@@ -628,3 +628,30 @@ def test_run_benchmark_opens_the_tokenizer_makes_the_result_and_runs_every_engin
     assert [r["key"] for r in result["rows"]] == ["fake-ref", "fake-cpu"] and all(r["runs"] for r in result["rows"])
     assert tokenizer.closed and all(e.unloaded for e in engines)
     assert result["rows"][1]["correctness"]["greedy_match"] == 1.0
+
+
+def test_a_rows_own_memory_counts_from_before_any_engine_loaded_not_from_an_unfreed_predecessor():
+    """The page gives an unloaded engine's memory back some time later: the second row's own memory is counted
+    from the least the page held before any engine loaded, not from the figure inflated by the first row."""
+    h = Harness(memory_bytes=1000)
+
+    class Grows(FakeEngine):
+        def __init__(self, clock, grow: int, browser) -> None:
+            super().__init__(clock, browser=browser)
+            self.grow = grow
+
+        async def load(self, model: Model) -> dict[str, float]:
+            out = await super().load(model)
+            self.browser.memory_bytes += self.grow
+            return out
+
+        async def unload(self) -> None:  # not given back before the next row loads
+            self.unloaded = True
+
+    ref = made(Grows(h.clock, 400, h.browser), "fake-ref")
+    cpu = made(Grows(h.clock, 300, h.browser), "fake-cpu")
+    result = h.run(settings(warmup=0, runs=1, forced_tokens=0), [ref, cpu])
+    first, second = by_test(result, "fake-ref")["memory"], by_test(result, "fake-cpu")["memory"]
+    assert first["page_bytes_before_load"] == 1000 and first["engine_bytes_peak"] == 400
+    assert second["page_bytes_before_load"] == 1000  # the floor, not the 1400 the page held just before
+    assert second["page_bytes_peak"] == 1700 and second["engine_bytes_peak"] == 700  # the unfreed 400 is counted

@@ -193,7 +193,8 @@ def test_rows_match_by_engine_backend_model_and_test():
     assert [r["match"]["key"] for r in c["rows"]] == ["flare-cpu"]
     assert c["only_base"] == ["llama.cpp (wllama) wasm-cpu chat tg16, prompt 32"]
     assert c["only_new"] == ["flare-web webgpu chat tg16, prompt 32"]
-    assert compare.match_key(syn.result(rows_a), rows_a[0]) == ("flare-cpu", "wasm-cpu", syn.MODEL_SHA, "chat", 32, 16, 0)
+    assert compare.match_key(syn.result(rows_a), rows_a[0]) == ("flare-cpu", "wasm-cpu", syn.MODEL_SHA, "chat", 32, 16, 0,
+                                                                "chromium")
 
 
 def test_sweep_rows_are_matched_by_their_test():
@@ -384,3 +385,23 @@ def test_a_v3_file_that_breaks_the_schema_is_bad_input_naming_the_field(tmp_path
     assert "bad.json: does not match result schema v3: rows[0].runs[1].token_ids[0]: must be integer" in err
     with pytest.raises(compare.CompareError, match=r"rows\[0\]\.runs\[1\]\.token_ids\[0\]"):
         compare.compare(syn.result([syn.row()]), doc)
+
+
+def test_rows_of_different_browsers_are_matched_only_when_asked():
+    from app.core import compare as cmp
+    from tests.host import synthetic as syn
+
+    chromium = syn.result([syn.row(key="llamacpp-wasm", reference=True, run_list=syn.runs(10.0))])
+    firefox = syn.result([syn.row(key="llamacpp-wasm", reference=True, run_list=syn.runs(15.0, seed=1))])
+    chromium["environment"]["runtime"], firefox["environment"]["runtime"] = "chromium", "firefox"
+    with pytest.raises(cmp.CompareError, match="no row of firefox.json matches"):
+        cmp.compare(chromium, firefox, base_name="chromium.json", new_name="firefox.json")
+    across = cmp.compare(chromium, firefox, key=cmp.across_browsers_key)
+    decode = next(f for r in across["rows"] for f in r["figures"] if f["key"] == "decode_tok_s")
+    assert decode["new"]["mean"] > decode["base"]["mean"]
+    # A merged result labels its backends by browser: across browsers, the label is left out of the match.
+    firefox["rows"][0]["backend"] = "wasm-cpu [firefox 153]"
+    assert cmp.across_browsers_key(firefox, firefox["rows"][0])[1] == "wasm-cpu"
+    # Results from before runtimes were recorded ran in Chromium.
+    del chromium["environment"]["runtime"]
+    assert cmp.row_browser(chromium, chromium["rows"][0]) == "chromium"

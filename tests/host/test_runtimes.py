@@ -264,7 +264,7 @@ class FakeDriver:
         if js.startswith("const n"):
             self.frame = self.frames.pop(0) if self.frames else self.frame
             state, log, progress, result = self.frame
-            return [state, log, progress, len(result or "")]
+            return [state, log, progress, len(result or ""), time.monotonic() * 1000]  # the page's performance.now()
         if "form-error" in js:
             return "the error text" if self.frame[0] == "error" else ""
         return self.frame[3]

@@ -70,7 +70,7 @@ def test_a_short_sweep_gives_llama_bench_named_rows_with_memory(chromium, site_u
     assert rows["tg4 @ d16"]["n_prompt"] == 16 and all(len(r["token_ids"]) == 4 for r in rows["tg4 @ d16"]["runs"])
     assert all(r["stop_reason"] == "max tokens" for r in rows["tg4"]["runs"]), "tg tests ignore end tokens"
     for row in rows.values():
-        assert row["memory"]["page_bytes_peak"] > 0
+        assert (row["memory"]["page_bytes_peak"] or 0) > 0, row["memory"]
     assert rows["pp8"]["summary"]["prefill_tok_s"]["mean"] > 0
     page = chromium.find_element("id", "results").text
     assert "pp8" in page and "tg4 @ d16" in page

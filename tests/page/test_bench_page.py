@@ -56,9 +56,16 @@ def test_short_benchmark_table_and_json_agree_with_their_timestamps(browser, sit
         if browser.bench_browser in ("firefox", "webkit"):  # no measureUserAgentSpecificMemory(): said, not guessed
             assert memory["page_bytes_peak"] is None and "measureUserAgentSpecificMemory" in memory["error"]
             assert cells[col["memory MB"]] == "-"
+        elif row is data["rows"][0] or memory["page_bytes_peak"] is not None:
+            # Every row measured before any worker of the page ended has figures: its own and the page's.
+            assert (memory["page_bytes_after_load"] or 0) > 0 and memory["page_bytes_peak"] >= memory["page_bytes_after_load"], (row["key"], memory)
+            assert memory["peak_to_model"] > 0 and memory["engine_bytes_peak"] is not None, (row["key"], memory)
+            assert cells[col["memory MB"]] != "-"
         else:
-            assert memory["page_bytes_after_load"] > 0 and memory["page_bytes_peak"] >= memory["page_bytes_after_load"]
-            assert memory["peak_to_model"] > 0 and cells[col["memory MB"]] != "-"
+            # Chromium 156 stops answering once a worker of the page has ended (the reference's wllama worker, at
+            # its unload): the row says so, and the table shows no figure rather than a wrong one.
+            assert "stops answering once a worker of the page has ended" in memory["error"], (row["key"], memory)
+            assert cells[col["memory MB"]] == "-"
         assert all(run["hygiene"] == {"page_hidden": False, "visibility_changes": 0} for run in row["runs"])
     flare = data["rows"][1]
     assert flare["correctness"]["forced_positions"] == 3

@@ -67,7 +67,7 @@ def test_wasm32_build_gives_the_memory64_builds_ids_text_and_end_set(chromium, s
         new, old = builds["memory64"], builds["wasm32"]
         assert (new["version"], old["version"]) == ("2.4.0", "2.3.7")
         assert old["source"].startswith("llama.cpp (wllama 2.3.7 wasm32 build tokenize / detokenize")
-        assert new["source"] == "llama.cpp (wllama 2.4.0 tokenize / detokenize)"
+        assert new["source"] == "llama.cpp (wllama 2.4.0 tokenize / detokenize; tokenizer-only GGUF)"
         for key in ("prompt", "capital", "passage"):
             assert len(new["ids"][key]) > 10, (model_id, key)
             assert old["raw"][key] == new["raw"][key], (model_id, key)

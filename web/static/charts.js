@@ -81,7 +81,7 @@ export function drawCharts(data, targets = ["chart-decode", "chart-ttft", "chart
   draw(targets[0], bar("Decode", "tok/s, higher is better", d.decode));
   draw(targets[1], bar("Time to first token", "ms, lower is better", d.ttft));
   draw(targets[2], bar("Load (engine + GPU init)", "s", d.load));
-  if (targets[4] && d.memory) draw(targets[4], bar("Page memory (after load to peak)", "MB", d.memory));
+  if (targets[4] && d.memory) draw(targets[4], bar("Memory of each row (its growth of the page: after load to peak)", "MB", d.memory));
   if (targets[5] && d.vs_native) draw(targets[5], bar("Decode speed against native llama.cpp", "x native's tok/s, same test", d.vs_native));
   draw(targets[3], {
     type: "line",

@@ -200,14 +200,22 @@ export function snapshot() {
 // The page's memory as the browser counts it (JS heaps, WASM memories, workers of this page), in bytes.
 // Chromium answers at its next garbage collection (seconds) unless started with
 // --enable-blink-features=ForceEagerMeasureMemory: give up after timeoutMs and say why.
+// Once it has not answered, it is not asked again in this page: Chromium 156 stops answering for good once a
+// worker of the page has ended (seen: the first measurement after a wllama instance's exit() never resolved, nor
+// did any after it), and asking each time would cost every later row timeoutMs per measurement.
+let unanswered = null;
 export async function measureMemory(timeoutMs = 10000) {
   if (!globalThis.crossOriginIsolated) return JSON.stringify({ error: "the page is not cross-origin isolated" });
   if (!performance.measureUserAgentSpecificMemory) return JSON.stringify({ error: "this browser has no performance.measureUserAgentSpecificMemory()" });
+  if (unanswered) return JSON.stringify({ error: `not asked again: ${unanswered}` });
   const t0 = performance.now();
   const timeout = new Promise((resolve) => setTimeout(() => resolve(null), timeoutMs));
   try {
     const m = await Promise.race([performance.measureUserAgentSpecificMemory(), timeout]);
-    if (m === null) return JSON.stringify({ error: `no answer within ${timeoutMs} ms (the browser measures at its next garbage collection)` });
+    if (m === null) {
+      unanswered = `no answer within ${timeoutMs} ms earlier in this page (Chromium stops answering once a worker of the page has ended)`;
+      return JSON.stringify({ error: `no answer within ${timeoutMs} ms (the browser measures at its next garbage collection, and stops answering once a worker of the page has ended)` });
+    }
     return JSON.stringify({ bytes: m.bytes, ms: performance.now() - t0 });
   } catch (err) {
     return JSON.stringify({ error: String(err && err.message || err) });

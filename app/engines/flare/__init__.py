@@ -5,7 +5,7 @@ or from the CDN), js_loop.js (the JavaScript loop the overhead page compares wit
 rules), host/build.py (host only: plans the patched files). Its pin role: "flare".
 """
 
-from app.engines.flare.support import FLARE_ARCHITECTURES, flare_problems
+from app.engines.flare.support import FLARE_ARCHITECTURES, flare_memory_problems, flare_problems
 from app.engines.spec import CanRun, Drive, EngineSpec, Variant
 
 SPEC = EngineSpec(
@@ -18,7 +18,8 @@ SPEC = EngineSpec(
     ),
     factory="app.engines.flare.engine:make",
     drive=Drive(takes_text=False, stamps_tokens=False, prefill_is_first_token=False, correctness="forced-ids"),
-    can_run=CanRun(architectures=FLARE_ARCHITECTURES, header_problems=flare_problems),
+    can_run=CanRun(architectures=FLARE_ARCHITECTURES, header_problems=flare_problems,
+                   memory_problems=flare_memory_problems),
     pins=("flare",),
     version_pin="flare",
     build="app.engines.flare.host.build:plan",

@@ -75,3 +75,15 @@ def flare_problems(h: GGUFHeader) -> list[str]:
     if types:
         out.append(types.rstrip("."))
     return out
+
+
+def flare_memory_problems(file_bytes: int, metadata: dict, features: dict | None, n_ctx: int | None) -> list[str]:
+    """Whether the model fits flare-web 0.2.21's wasm32 memory (4 GiB; app.core.model_budget): the file twice
+    (the page's bytes copied into its WASM memory, and the weights it builds from them: an estimate that matches
+    what was seen, a synthetic 1.76 GB 3B Q4_K trapping while loading and a 1.25 GB 1B Q8_0 loading) plus a KV cache
+    of float32 values at `n_ctx` (assumed: flare computes in f32). [] when it fits."""
+    from app.core import model_budget as mb
+
+    est = mb.estimate(file_bytes, metadata, n_ctx or 2048, copies=2, kv_value_bytes=4)
+    refusal = mb.over_limit(est, mb.WASM32_BYTES, "flare-web 0.2.21's wasm32 memory")
+    return [f"flare-web {refusal}"] if refusal else []

@@ -18,6 +18,7 @@ from app.engines.llamacpp.support import BUILDS, build_record, choose_build
 from app.engines.protocol import EngineBase, EngineError, Model
 
 PROBE = "engines/llamacpp/probe.js"
+MODEL_STREAM = "engines/llamacpp/model_stream.js"
 
 
 def browser_build() -> str:
@@ -41,7 +42,7 @@ async def open_wllama(model: Model, config: dict[str, Any], site: dict[str, Any]
         "multi-thread/wllama.wasm": jsbridge.page_url(f"{folder}/multi-thread/wllama.wasm"),
     }
     w = module.Wllama.new(jsbridge.to_js_object(paths), jsbridge.to_js_object({"suppressNativeLog": True}))
-    blob = js.Blob.new(to_js([model.data]))
+    blob = (await jsbridge.import_module(MODEL_STREAM)).blobLike(model.data)  # no Blob copy: model_stream.js
     try:
         await w.loadModel(to_js([blob]), jsbridge.to_js_object(config))
     except JsException as err:

@@ -84,3 +84,16 @@ def build_record(site: dict, build: str) -> dict[str, str]:
     spec = BUILDS[build]
     return {"build": build, "version": str(site[spec["role"]]["version"]),
             "build_text": f"wllama {site[spec['role']]['version']} {spec['text']}"}
+
+
+def llamacpp_memory_problems(file_bytes: int, metadata: dict, features: dict | None, n_ctx: int | None) -> list[str]:
+    """Whether the model fits the wllama 2.x build this browser runs (app.core.model_budget): the file once (wllama
+    writes it into its WASM heap and llama.cpp uses it there: measured, a 1.25 GB file made the browser's processes
+    grow by 1.80 GB, KV and compute buffers included) plus a float16 KV cache at `n_ctx`. [] when it fits."""
+    from app.core import model_budget as mb
+
+    build = choose_build(features) if features else "memory64"
+    limit, what = ((mb.MEMORY64_CHROMIUM_BYTES, "wllama 2.4.0's Memory64 build in Chromium") if build == "memory64"
+                   else (mb.WASM32_BYTES, "wllama 2.3.7's wasm32 build"))
+    refusal = mb.over_limit(mb.estimate(file_bytes, metadata, n_ctx or 2048), limit, what)
+    return [f"llama.cpp {refusal}"] if refusal else []

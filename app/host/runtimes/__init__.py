@@ -111,6 +111,9 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
                             "one installed here, one after another, rows merged and labelled with their browser, "
                             "each browser's own result beside --json (NAME.firefox.json...); default: the default "
                             "runtime's")
+    group.add_argument("--isolate", action="store_true",
+                       help="each engine in a page of its own (a fresh browser each; the reference runs again in each "
+                            "page, for correctness): an engine that takes its page down costs only its own row")
     for cls in registry().values():
         cls.add_arguments(group)
     group.add_argument("--serve-host", default="127.0.0.1", metavar="ADDR",
@@ -126,6 +129,8 @@ def from_args(args: argparse.Namespace) -> Runtime:
 
     name = getattr(args, "runtime", None) or default_name()
     browser = getattr(args, "browser", None)
+    if getattr(args, "isolate", False) and browser == "all":
+        raise SettingsError("--isolate runs one browser once per engine; it does not go with --browser all")
     if browser is not None:
         if name not in (default_name(), browser):
             raise SettingsError(f"--runtime {name} {get(name).in_words}; it does not go with --browser {browser}")
@@ -144,6 +149,12 @@ def from_args(args: argparse.Namespace) -> Runtime:
         if name != default_name():
             raise SettingsError(f"--runtime {name} {get(name).in_words}; it does not go with {flag}")
         name = cls.name
+    if getattr(args, "isolate", False):
+        if name == "grid":
+            raise SettingsError("--isolate runs one local runtime once per engine; it does not go with --grid")
+        from app.host.runtimes._isolated import IsolatedRuntime
+
+        return IsolatedRuntime(lambda: get(name).from_args(args), serve_host=getattr(args, "serve_host", None))
     return get(name).from_args(args)
 
 

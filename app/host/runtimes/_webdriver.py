@@ -20,6 +20,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from app.host import process_memory
 from app.host.chromium import set_command_timeout
 from app.host.runtimes._base import Job, Outcome, Runtime, StartFailed
 
@@ -103,6 +104,8 @@ class WebDriverRuntime(Runtime):
         self.browser: Browser | None = None
         self.lines: list[str] = []
         self.notes: list[str] = []
+        self.sampler: process_memory.Sampler | None = None
+        self.clock = process_memory.ClockMap()
 
     # --- what a browser subclass overrides --------------------------------------------------------------------
     def new_driver(self, site_url: str, command_timeout_s: float):
@@ -113,6 +116,13 @@ class WebDriverRuntime(Runtime):
     def started_driver(self, driver) -> None:
         """Called once the browser is up (a Grid session records which node it got)."""
 
+    def process_ids(self) -> set[int]:
+        """The browser's live processes on this machine, for the host's memory samples (app.host.process_memory);
+        empty where the browser is elsewhere (a Grid node) or they cannot be found."""
+        from app.host.chromium import browser_pids
+
+        return browser_pids(self.driver) if self.driver is not None else set()
+
     # --- the primitives ---------------------------------------------------------------------------------------
     def start(self, job: Job) -> None:
         super().start(job)
@@ -122,6 +132,7 @@ class WebDriverRuntime(Runtime):
             raise StartFailed(f"{self.program} did not start: {describe(err)}") from None
         self.browser = Browser(self.driver)
         self.started_driver(self.driver)
+        self.sampler = process_memory.Sampler(self.process_ids).start()
 
     def open(self, job: Job) -> None:
         driver, browser = self.driver, self.browser
@@ -136,7 +147,7 @@ class WebDriverRuntime(Runtime):
             "const n = document.getElementById('log'), p = document.getElementById('progress-text');"
             f"const r = window.{self.result_global};"
             "return [document.documentElement.dataset.state || 'loading', n ? n.textContent : '',"
-            " p ? p.textContent : '', typeof r === 'string' ? r.length : 0];")
+            " p ? p.textContent : '', typeof r === 'string' ? r.length : 0, performance.now()];")
         published = 0  # length of the result JSON last read
         busy_since: float | None = None
         while True:
@@ -144,6 +155,7 @@ class WebDriverRuntime(Runtime):
                 return "timeout"
             if browser.gone():
                 return "lost"
+            asked = time.monotonic()
             status, value = browser.call(lambda: driver.execute_script(poll_js), min(COMMAND_TIMEOUT_S, self.left()))
             if status == "busy":
                 if busy_since is None:
@@ -156,7 +168,9 @@ class WebDriverRuntime(Runtime):
             if busy_since is not None:
                 self._note(f"the page answers again after {time.monotonic() - busy_since:.0f} s")
                 busy_since = None
-            state, log_text, progress_text, result_len = value
+            state, log_text, progress_text, result_len, page_now = value
+            if isinstance(page_now, (int, float)):
+                self.clock.add(asked, float(page_now), time.monotonic())
             new = log_text.splitlines()
             for line in new[len(self.lines):]:
                 self.echo(f"{self.stamp()} {line}")
@@ -192,9 +206,15 @@ class WebDriverRuntime(Runtime):
                 progress.result_raw = raw
         elif state == "lost":
             error = browser.failure or "chromedriver exited"
-        return Outcome(state, error, progress.result(), self.lines, progress.activity, notes=self.notes)
+        result = progress.result()
+        if result is not None and self.sampler is not None:
+            samples = self.sampler.stop()
+            process_memory.attribute(result, samples, self.clock, self.sampler.interval_s)
+        return Outcome(state, error, result, self.lines, progress.activity, notes=self.notes)
 
     def close(self, outcome: Outcome | None) -> None:
+        if self.sampler is not None:
+            self.sampler.stop()
         try:
             if self.driver is not None:
                 if outcome is not None and (outcome.state == "lost" or self.browser.busy):
