@@ -38,7 +38,14 @@ if ! command -v WebKitWebDriver >/dev/null || ! command -v Xvfb >/dev/null; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q webkit2gtk-driver xvfb
 fi
 
-# BENCH_EXTRAS=test,convert adds the Transformers.js conversion's heavy dependencies (torch, ...).
+# BENCH_EXTRAS=test,convert adds the Transformers.js conversion's heavy dependencies (torch, ...); ,native the native
+# llama.cpp row's binding, compiled once from its pinned sdist (about 5.5 minutes on 2 cores) and cached by its sha256.
 EXTRAS="${BENCH_EXTRAS:-test}"
+if [[ ",$EXTRAS," == *",native,"* ]]; then
+  BASE="$(echo ",$EXTRAS," | sed 's/,native,/,/g; s/^,//; s/,$//')"
+  echo "[setup] installing the project (pip install -e '.[$BASE]'), then the native binding's cached wheel" >&2
+  python -m pip install --quiet --disable-pip-version-check -e ".${BASE:+[$BASE]}"
+  python -m app.engines.native.host.wheel
+fi
 echo "[setup] installing the project (pip install -e '.[$EXTRAS]')" >&2
 python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"

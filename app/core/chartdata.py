@@ -84,8 +84,15 @@ def _memory_point(row: dict[str, Any]) -> dict[str, float] | None:
     return {"y": max(values), "yMin": min(values), "yMax": max(values)}
 
 
+def _vs_native_point(row: dict[str, Any]) -> dict[str, float] | None:
+    """The row's decode tok/s over native llama.cpp's (a ratio; no whiskers: it is a ratio of two means)."""
+    ratio = (row.get("vs_native") or {}).get("decode")
+    return None if ratio is None else {"y": ratio, "yMin": ratio, "yMax": ratio}
+
+
 def chart_data(result: dict[str, Any]) -> dict[str, Any]:
-    """Everything charts.js draws: decode tok/s, TTFT ms and load s bars, and per-token latency lines.
+    """Everything charts.js draws: decode tok/s, TTFT ms and load s bars, per-token latency lines, and where a
+    native row ran, each row's decode speed over native's ("vs_native"; None without one).
 
     Empty (`{"empty": True}`) until a row has a figure, so the page shows no blank chart area.
     """
@@ -101,5 +108,10 @@ def chart_data(result: dict[str, Any]) -> dict[str, Any]:
                         "points": [{"x": i + 1, "y": g} for i, g in enumerate(gaps)]})
     data = {"decode": _bars(rows, _summary_point("decode_tok_s")), "ttft": _bars(rows, _summary_point("ttft_ms")),
             "load": _bars(rows, _load_point), "memory": _bars(rows, _memory_point), "itl": itl}
+    # Each row's decode speed as a fraction of native llama.cpp's on the same test (app.core.native_cost), for
+    # rows that have one (a result with a native row: python -m app bench --engines ...,native).
+    costed = [r for r in rows if r.get("vs_native")]
+    data["vs_native"] = _bars(costed, _vs_native_point) if any(
+        (r["vs_native"] or {}).get("decode") is not None for r in costed) else None
     data["empty"] = not any(p is not None for key in ("decode", "ttft", "load") for p in data[key]["points"])
     return data

@@ -596,6 +596,8 @@ def compare(base: dict[str, Any], new: dict[str, Any], min_change: float = DEFAU
             "engine": n.get("engine") or b.get("engine") or n["key"], "backend": n["backend"], "test": test_label(test),
             "verdict": {"base": vb, "new": vn, "changed": vb != vn, "worse": _worse(vb, vn)},
             "figures": [compare_figure(f, b, n, min_change, alpha, use_scipy) for f in figures_for(test)],
+            # each side's cost against native llama.cpp on its own machine (app.core.native_cost), where it had one
+            "vs_native": {"base": b.get("vs_native"), "new": n.get("vs_native")},
         })
     return {
         "base": _describe(base, base_name), "new": _describe(new, new_name),
@@ -726,6 +728,13 @@ def group_rows(comparison: dict[str, Any], strike=lambda text: text) -> dict[str
     return out
 
 
+def _vs_native(v: dict[str, Any] | None) -> str:
+    """One side's vs_native as "0.13x / 0.05x" ("no native row" where that run had none)."""
+    if not v:
+        return "no native row"
+    return " / ".join("-" if v.get(k) is None else f"{v[k]:.2f}x" for k in ("decode", "prefill"))
+
+
 def header_lines(comparison: dict[str, Any]) -> list[str]:
     b, n, t = comparison["base"], comparison["new"], comparison["test"]
     return [printable(f"base {b['name']} ({_one_line(b['created'] or 'no date', 60)}, {b['runs']} runs) -> new "
@@ -741,6 +750,11 @@ def footer_lines(comparison: dict[str, Any]) -> list[str]:
         if v["changed"]:
             lines.append(f"verdict changed: {row['engine']} {row['backend']} {row['test']}: {v['base']} -> {v['new']}"
                          + (" (worse)" if v["worse"] else ""))
+    for row in comparison["rows"]:
+        v = row.get("vs_native") or {}
+        if v.get("base") or v.get("new"):
+            lines.append(f"vs native llama.cpp (decode / prefill): {row['engine']} {row['backend']} {row['test']}: "
+                         f"{_vs_native(v.get('base'))} -> {_vs_native(v.get('new'))}")
     if comparison["only_base"]:
         lines.append("only in base (not compared): " + "; ".join(comparison["only_base"]))
     if comparison["only_new"]:

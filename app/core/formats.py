@@ -36,7 +36,7 @@ import json
 import statistics
 from typing import Any
 
-from app.core import report, results
+from app.core import native_cost, report, results
 from app.core.compare import row_test
 
 OUTPUTS = ("text", "md", "csv", "json", "jsonl", "llama-bench", "llama-bench-jsonl")
@@ -159,11 +159,20 @@ LLAMA_BENCH_COLUMN_DOCS = {
 }
 LLAMA_BENCH_COLUMNS = tuple(f for f in LLAMA_BENCH_FIELDS if f not in ("n_prompt", "n_gen", "n_depth")) + (
     "use_mmap", "devices")
+# The row's cost against native llama.cpp on the same test (app.core.native_cost), recomputed from the timestamps.
+VS_NATIVE_COLUMN_DOCS = {
+    "vs_native.decode": "the row's mean decode tok/s over the native row's of the same test (empty: no native row)",
+    "vs_native.prefill": "the row's mean prefill tok/s over the native row's of the same test",
+    "vs_native.native_key": "the native row compared against (its threads as the row's where one ran, else the most)",
+    "vs_native.native_threads": "that native row's threads",
+}
+VS_NATIVE_COLUMNS = tuple(VS_NATIVE_COLUMN_DOCS)
 CSV_COLUMNS: tuple[str, ...] = (
     tuple(IDENTITY_COLUMN_DOCS)
     + tuple(f"load.{k}" for k in LOAD_KEYS) + ("load.total_ms",)
     + tuple(f"{key}.{stat}" for key in results.SUMMARY_KEYS for stat in STAT_KEYS)
     + tuple(f"correctness.{key}" for key in CORRECTNESS_KEYS)
+    + VS_NATIVE_COLUMNS
     + LLAMA_BENCH_COLUMNS
 )
 CSV_COLUMN_DOCS = {
@@ -173,6 +182,7 @@ CSV_COLUMN_DOCS = {
     **{f"{key}.{stat}": f"{stat} of derived.{key} over the finished runs, recomputed from the timestamps"
        + (" (';'-joined in CSV)" if stat == "samples" else "") for key in results.SUMMARY_KEYS for stat in STAT_KEYS},
     **{f"correctness.{key}": f"rows[].correctness.{key}" for key in CORRECTNESS_KEYS},
+    **VS_NATIVE_COLUMN_DOCS,
     **{k: LLAMA_BENCH_COLUMN_DOCS[k] for k in LLAMA_BENCH_COLUMNS},
 }
 
@@ -182,7 +192,8 @@ def row_records(result: dict[str, Any]) -> list[dict[str, Any]]:
     the raw timestamps (results.summarize_row)."""
     model = result.get("model") or {}
     out = []
-    for row in result["rows"]:
+    costs = _native_costs(result)
+    for row, cost in zip(result["rows"], costs):
         test = row_test(result, row)
         lb = llama_bench_row_test(result, row)
         info = row.get("info") or {}
@@ -207,6 +218,8 @@ def row_records(result: dict[str, Any]) -> list[dict[str, Any]]:
         c = row.get("correctness") or {}
         for key in CORRECTNESS_KEYS:
             rec[f"correctness.{key}"] = c.get(key)
+        for column in VS_NATIVE_COLUMNS:
+            rec[column] = (cost or {}).get(column.removeprefix("vs_native."))
         rec.update(llama_bench_setup(result, row), test_time=_test_time(result))
         if lb["samples"]:
             rec.update({k: v for k, v in _timing(lb["samples"]).items() if k in LLAMA_BENCH_COLUMNS})
@@ -214,6 +227,14 @@ def row_records(result: dict[str, Any]) -> list[dict[str, Any]]:
             rec.update(build_commit=NO_RESULT_BUILD, avg_ns=None, stddev_ns=None, avg_ts=None, stddev_ts=None)
         out.append({k: rec[k] for k in CSV_COLUMNS})  # the documented order; a column it lacks is a KeyError
     return out
+
+
+def _native_costs(result: dict[str, Any]) -> list[dict[str, Any] | None]:
+    """Each row's vs_native (app.core.native_cost) from summaries recomputed from the timestamps, not the stored ones."""
+    rows = [{**r, "summary": results.summarize_row(finished_runs(r)) if r.get("runs") else None}
+            for r in result["rows"]]
+    native_cost.annotate({"rows": rows})
+    return [r.get("vs_native") for r in rows]
 
 
 def to_jsonl(result: dict[str, Any]) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from app.core import native_cost
+
 
 def _pm(summary: dict | None, fmt: str = "{:.1f}", scale: float = 1.0) -> str:
     if not summary:
@@ -129,7 +131,8 @@ def weights_cell(row: dict[str, Any]) -> str:
     return text
 
 
-SPEED_COLUMNS = frozenset({"TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms", "ITL slope ms/1k"})
+SPEED_COLUMNS = frozenset({"TTFT ms", "prefill tok/s", "decode tok/s", "ITL p50/p90/p99 ms", "ITL slope ms/1k",
+                           "vs native dec/pre"})
 INVALID_NOTE = "struck-through speeds: the engine's GPU reported errors during the row, so they measure work not done"
 
 
@@ -180,17 +183,27 @@ def browser_cell(row: dict[str, Any]) -> str:
     return f"{node.get('browser') or ''} {short_version(node.get('browser_version') or '')}".strip()
 
 
+VS_NATIVE = "vs native dec/pre"  # the row's decode and prefill speed over native llama.cpp's (app.core.native_cost)
+
+
 def columns(result: dict[str, Any]) -> list[str]:
-    """COLUMNS, with "browser" after the verdict when the rows come from more than one place (merged results)."""
+    """COLUMNS, with "browser" after the verdict when the rows come from more than one place (merged results), and
+    VS_NATIVE after "decode tok/s" when a row has a cost against native (a native row ran)."""
+    names = list(COLUMNS)
+    if any(r.get("vs_native") for r in result["rows"]):
+        names.insert(names.index("decode tok/s") + 1, VS_NATIVE)
     if any(browser_cell(r) for r in result["rows"]):
-        return COLUMNS[:3] + ["browser"] + COLUMNS[3:]
-    return list(COLUMNS)
+        names = names[:3] + ["browser"] + names[3:]
+    return names
 
 
 def cells_of(result: dict[str, Any], row: dict[str, Any]) -> list[str]:
     """row_cells, in the order of columns(result)."""
     cells = row_cells(row)
-    if len(columns(result)) == len(COLUMNS):
+    names = columns(result)
+    if VS_NATIVE in names:
+        cells.insert(COLUMNS.index("decode tok/s") + 1, native_cost.cell(row))
+    if "browser" not in names:
         return cells
     browser = browser_cell(row)
     if browser and (row.get("node") or {}).get("label") == browser:  # --browser all: the column says it, once
@@ -338,8 +351,27 @@ def reading(result: dict[str, Any]) -> list[str]:
         # ERROR and unsupported rows: their reason is already the note under the table.
         if row.get("shims"):
             lines.append(f"{name}: ran with an opt-in shim ({', '.join(row['shims'])}): not the published engine's behaviour")
+        if row.get("vs_native") and not speeds_invalid(row):
+            lines.append(native_line(row, result))
 
     return lines + result_notes(result)
+
+
+def native_line(row: dict[str, Any], result: dict[str, Any]) -> str:
+    """What a row costs against native llama.cpp, in words: "llama.cpp (wllama) wasm-cpu: decode 0.13x and prefill
+    0.05x native llama.cpp's speed (llama.cpp native, 1 thread: decode 75.2, prefill 260.1 tok/s)"."""
+    v = row["vs_native"]
+    native = next((r for r in result["rows"] if r.get("key") == v["native_key"]
+                   and native_cost._test(r) == native_cost._test(row)), None)
+    parts = [f"{k} {v[k]:.2f}x" for k in native_cost.FIGURES if v.get(k) is not None]
+    speeds = ""
+    if native is not None:
+        s = native.get("summary") or {}
+        figures = [f"{k} {s[f]['mean']:.1f}" for k, f in native_cost.FIGURES.items() if s.get(f)]
+        threads = v.get("native_threads")
+        speeds = (f" ({native['engine']}, {threads} thread{'s' if threads != 1 else ''}"
+                  f"{'' if v.get('same_threads') else ', not the same thread count'}: {', '.join(figures)} tok/s)")
+    return f"{row['engine']} {row['backend']}: {' and '.join(parts) or 'no figure'} native llama.cpp's speed{speeds}"
 
 
 def result_notes(result: dict[str, Any]) -> list[str]:

@@ -36,7 +36,10 @@ SCHEMA = "browser-llm-bench/result"
 #     derive_run and summarize_row is always present (null when a run has no such figure); the CSV
 #     output has one fixed column set whatever engines ran (formats.CSV_COLUMNS). Files of versions 1 and 2
 #     are read through `upgrade`, which fills in what they lack (the chat test, the ITL slope, stop_reason...)
-#     and marks them `upgraded_from`.
+#     and marks them `upgraded_from`. Added later under the same number, optional for a reader: rows'
+#     vs_native (a row's decode and prefill speed over the native llama.cpp row's on the same test,
+#     app.core.native_cost; checked against the summaries by check_result) and the native rows themselves
+#     (backend "native-cpu", run by the host process: issue 25).
 SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 
@@ -73,6 +76,9 @@ FIELD_DOCS = {
     "incomplete": "present when the command gave up (--timeout, a lost browser): why; the rows are those finished by then",
     "stop_ids": "the end-of-generation ids every engine stopped at (the GGUF's EOS/EOT/EOM), not counted as generated",
     "rows[].unsupported": "why the engine was not run on this model and prompt (checked before loading)",
+    "rows[].vs_native": "the row's mean decode and prefill tok/s over the native llama.cpp row's of the same test "
+                        "(native_key; its thread count if one ran with the row's, else the most threads): 0.1 = a "
+                        "tenth of native's speed",
     "timer_resolution_us": "performance.now() is coarsened to 5 us when cross-origin isolated, 100 us otherwise",
     "upgraded_from": "present when a file of an older schema_version was read as this one (results.upgrade)",
 }
@@ -201,6 +207,9 @@ def check_result(result: dict[str, Any]) -> None:
         recomputed = {k: v for k, v in summarize_row(row["runs"]).items() if k in stored} if row.get("runs") else {}
         if row.get("runs") and not _same_tree(recomputed, stored):
             raise ValueError(f"{row['key']}: summary does not match its runs")
+    from app.core import native_cost
+
+    native_cost.check(result)  # each row's vs_native against the summaries it came from
 
 
 # ---------------------------------------------------------------------------------------------------

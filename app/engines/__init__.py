@@ -60,6 +60,10 @@ ENGINE_ALIASES: dict[str, tuple[str, ...]] = {
     s.name: (s.name,) if s.name in BY_KEY else tuple(v.key for v in s.variants) for s in SPECS}
 
 
+# Engines whose rows run in the host process after the page (EngineSpec.runs_on "host"), never in the page.
+HOST_KEYS: tuple[str, ...] = tuple(v.key for s in SPECS if s.runs_on == "host" for v in s.variants)
+
+
 def in_run_order(keys: Iterable[str]) -> list[str]:
     """`keys` in the registry's run order (reference first); unknown keys are dropped."""
     wanted = set(keys)
@@ -73,7 +77,8 @@ def keys_with_backend(backend: str) -> tuple[str, ...]:
 
 def page_choices() -> list[dict[str, str]]:
     """The page's engine checkboxes: {key, label, needs} of every variant not hidden (needs: a site feature)."""
-    return [{"key": v.key, "label": v.label, "needs": s.can_run.site_feature} for s, v in VARIANTS if not v.hidden]
+    return [{"key": v.key, "label": v.label, "needs": s.can_run.site_feature} for s, v in VARIANTS
+            if not v.hidden and s.runs_on == "page"]
 
 
 def colors() -> dict[str, str]:

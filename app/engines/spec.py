@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-BACKENDS = ("wasm-cpu", "webgpu", "js")
+BACKENDS = ("wasm-cpu", "webgpu", "js", "native-cpu")
+NATIVE_BACKEND = "native-cpu"  # llama.cpp compiled for the host's CPU, run by the host Python: the rows the others cost against
+RUNS_ON = ("page", "host")  # where an engine's rows run: in the page (Pyodide), or in the host process after the page
 BROWSER_FEATURES = ("webgpu", "shader-f16", "jspi", "memory64", "shared-array-buffer")
 INPUTS = ("ids", "text")  # what prefill takes: llama.cpp's prompt ids, or the rendered prompt text
 CORRECTNESS = ("forced-ids", "forced-text", "none")  # how the teacher-forced check reaches the engine
@@ -30,7 +32,8 @@ class Variant:
 
     key:     "<folder>-webgpu" by habit; unique across every engine.
     label:   the page's checkbox text.
-    backend: "wasm-cpu" (`--cpu` keeps it), "webgpu" (`--gpu` keeps it) or "js" (neither: no model).
+    backend: "wasm-cpu" (`--cpu` keeps it), "webgpu" (`--gpu` keeps it), "js" (neither: no model) or "native-cpu"
+             (an engine run by the host process, runs_on "host"; kept by both).
     color:   the chart colour of a correct row (CSS hex).
     needs:   browser features the row needs, among BROWSER_FEATURES (refused in words where absent).
     """
@@ -108,6 +111,10 @@ class EngineSpec:
     build: str = ""
     js: tuple[str, ...] = ()
     order: int = 100  # run order between engines: the reference first
+    # "page": the engine runs in the browser (Pyodide). "host": it runs in the host process (`python -m app bench`),
+    # after the page, through the same Benchmark loop with the page's prompt ids (app/host/host_rows.py); never on the
+    # page, so it has no checkboxes, JavaScript, pins or browser needs.
+    runs_on: str = "page"
 
     def check(self) -> None:
         """Raise SpecError naming what is wrong with this spec."""
@@ -127,6 +134,12 @@ class EngineSpec:
             raise SpecError(f"{self.name}: an engine that takes text cannot be forced by ids")
         if (self.drive.correctness == "forced-text") != bool(self.drive.text_notes):
             raise SpecError(f"{self.name}: drive.text_notes names the notes module of a 'forced-text' engine, and only then")
+        if self.runs_on not in RUNS_ON:
+            raise SpecError(f"{self.name}: runs_on {self.runs_on!r} is not one of {RUNS_ON}")
+        if self.runs_on == "host" and (self.js or self.pins or any(v.needs for v in self.variants)):
+            raise SpecError(f"{self.name}: an engine that runs on the host has no JavaScript, pins or browser needs")
+        if (self.runs_on == "host") != all(v.backend == NATIVE_BACKEND for v in self.variants):
+            raise SpecError(f"{self.name}: the {NATIVE_BACKEND!r} backend is the host's, and a host engine's only one")
         if ":" not in self.factory:
             raise SpecError(f"{self.name}: factory {self.factory!r} is not 'module:function'")
         if self.build and ":" not in self.build:

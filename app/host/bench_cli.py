@@ -386,13 +386,37 @@ def _run(args: argparse.Namespace, settings: BenchSettings, runtime: runtimes.Ru
     failed = _prepare(runtime, settings, args.dist)
     if failed is not None:
         return failed
-    job = benchmark_job(args, settings)
+    from dataclasses import replace
+
+    from app.host.host_rows import split_engines
+
+    page_keys, host_keys = split_engines(settings.engines)
+    job = benchmark_job(args, replace(settings, engines=page_keys))
     _announce(runtime, settings, progress)
     outcome = runtime.run(job, watchdog.remaining(), progress)
+    if outcome.state == "done" and outcome.result is not None and host_keys:
+        run_host_engines(args, settings, outcome.result, host_keys, job, watchdog.remaining())
     watchdog.cancel()
     if outcome.state != "done":
         return _report_unfinished(args, runtime, outcome, started)
     return _report_finished(args, outcome, started)
+
+
+def run_host_engines(args: argparse.Namespace, settings: BenchSettings, result: dict, keys: list[str],
+                     job: runtimes.Job, timeout_s: float) -> None:
+    """The rows of the engines that run in this process (llama.cpp native), after the page: appended to the page's
+    `result` (its settings then list every engine asked for), and every row's cost against native set
+    (app.core.native_cost). A host engine's failure is its own row; the page's rows are never touched."""
+    from app.core import native_cost
+    from app.host.host_rows import gguf_path, run_host_rows
+
+    _, user_file = resolve_model(args.model)
+    path = gguf_path(result, job.dist, user_file)
+    print(f"[bench] running {', '.join(keys)} in this process (host CPU) on {path}…", file=sys.stderr, flush=True)
+    run_host_rows(result, keys, path, lambda line: print(f"[bench] {line}", file=sys.stderr, flush=True),
+                  timeout_s=max(1.0, timeout_s - 5))
+    result["settings"]["engines"] = list(settings.engines)
+    native_cost.annotate(result)
 
 
 def _prepare(runtime: runtimes.Runtime, settings: BenchSettings, prebuilt: Path | None = None) -> int | None:

@@ -19,7 +19,7 @@ from typing import Any
 
 from app.core import chat_template, correctness, generation_limits, gpu_errors, results, sweeps
 from app.core.settings import BenchSettings
-from app.engines import memory_refusal, missing_features
+from app.engines import HOST_KEYS, memory_refusal, missing_features
 from app.engines.protocol import Engine, EngineError, Model
 from app.engines.spec import Drive
 from app.web import fastloop, gpu_capture
@@ -169,7 +169,12 @@ async def run_benchmark(settings: BenchSettings, model: Model, site: dict[str, A
         on_result(result)
         bench = Benchmark(settings, model, result["prompt_ids"], result["passage_ids"], progress, log, controller,
                           on_row=on_row, tokenizer=tokenizer, stop_ids=result["stop_ids"], browser=browser)
-        await bench.run(make_engines(settings.engines, site, settings), result)
+        # Engines the host process runs (llama.cpp native) never run in the page: `python -m app bench` runs them after.
+        here = [k for k in settings.engines if k not in HOST_KEYS]
+        if len(here) < len(settings.engines):
+            log(f"{', '.join(k for k in settings.engines if k in HOST_KEYS)}: run by the host process "
+                "(python -m app bench), not in the page")
+        await bench.run(make_engines(here, site, settings), result)
     finally:
         await tokenizer.close()
     return result

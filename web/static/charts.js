@@ -82,6 +82,7 @@ export function drawCharts(data, targets = ["chart-decode", "chart-ttft", "chart
   draw(targets[1], bar("Time to first token", "ms, lower is better", d.ttft));
   draw(targets[2], bar("Load (engine + GPU init)", "s", d.load));
   if (targets[4] && d.memory) draw(targets[4], bar("Memory of each row (its growth of the page: after load to peak)", "MB", d.memory));
+  if (targets[5] && d.vs_native) draw(targets[5], bar("Decode speed against native llama.cpp", "x native's tok/s, same test", d.vs_native));
   draw(targets[3], {
     type: "line",
     data: {
@@ -125,7 +126,7 @@ export function drawChartsIn(root) {
   for (const holder of root.querySelectorAll("[data-bench-charts]")) {
     const data = JSON.parse(holder.dataset.benchCharts);
     if (data.empty) continue;
-    const canvases = [0, 1, 2, 3, 4].map(() => {
+    const canvases = (data.vs_native ? [0, 1, 2, 3, 4, 5] : [0, 1, 2, 3, 4]).map(() => {
       const box = document.createElement("div");
       const canvas = document.createElement("canvas");
       box.appendChild(canvas);
