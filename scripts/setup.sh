@@ -45,7 +45,10 @@ if [[ ",$EXTRAS," == *",native,"* ]]; then
   BASE="$(echo ",$EXTRAS," | sed 's/,native,/,/g; s/^,//; s/,$//')"
   echo "[setup] installing the project (pip install -e '.[$BASE]'), then the native binding's cached wheel" >&2
   python -m pip install --quiet --disable-pip-version-check -e ".${BASE:+[$BASE]}"
-  python -m app.engines.native.host.wheel
+  # A machine without a C++ compiler or cmake cannot build it: the native rows then say how to install it, and
+  # the rest of the set-up goes on.
+  python -m app.engines.native.host.wheel || echo "[setup] the native binding was not built (see above): native rows will be unsupported, saying how to install it" >&2
+  EXTRAS="$BASE"
 fi
 echo "[setup] installing the project (pip install -e '.[$EXTRAS]')" >&2
-python -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+python -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:+[$EXTRAS]}"
