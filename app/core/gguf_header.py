@@ -130,6 +130,8 @@ class GGUFHeader:
             "architecture": self.architecture,
             "name": name if isinstance(name, str) else None,
             "tensors": len(self.tensors),
+            # bytes of the largest tensor: what a WebGPU engine must bind as one storage buffer
+            "largest_tensor_bytes": max((t.nbytes() for t in self.tensors if t.type_id in GGML_TYPES), default=0),
             "tensor_types": dict(sorted(self.type_counts.items())),
             "file_type": file_type,
             "size": self.file_size,

@@ -103,3 +103,16 @@ def fit_words(file_bytes: int, metadata: dict[str, Any], features: dict[str, boo
         (too_big if rule(file_bytes, metadata, features, n_ctx) else fits).append(title)
     parts = ([f"fits: {', '.join(fits)}"] if fits else []) + ([f"too big for: {', '.join(too_big)}"] if too_big else [])
     return "; ".join(parts)
+
+
+def storage_binding_problem(largest_tensor_bytes: int, adapter: dict[str, Any] | None) -> str | None:
+    """Why a WebGPU engine cannot bind the model's largest tensor as one storage buffer on this adapter (its
+    maxStorageBufferBindingSize, and maxBufferSize), or None. Every WebGPU engine here binds each weight tensor
+    whole (llama.cpp's WebGPU backend, flare-web, ONNX Runtime Web)."""
+    if not adapter or not largest_tensor_bytes or "max_storage_buffer_binding_size" not in adapter:
+        return None
+    limit = min(adapter["max_storage_buffer_binding_size"], adapter.get("max_buffer_size") or adapter["max_storage_buffer_binding_size"])
+    if largest_tensor_bytes <= limit:
+        return None
+    return (f"its largest tensor is {largest_tensor_bytes / (1 << 20):,.0f} MiB, more than this WebGPU adapter binds as "
+            f"one storage buffer ({limit / (1 << 20):,.0f} MiB: maxStorageBufferBindingSize / maxBufferSize)")

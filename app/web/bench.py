@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core import chat_template, correctness, generation_limits, gpu_errors, results, sweeps
+from app.core import chat_template, correctness, generation_limits, gpu_errors, model_budget, results, sweeps
 from app.core.settings import BenchSettings
 from app.engines import HOST_KEYS, memory_refusal, missing_features
 from app.engines.protocol import Engine, EngineError, Model
@@ -326,6 +326,7 @@ class Benchmark:
         self._memory_before_load: dict[str, Any] = {}
         self._memory_floor: dict[str, Any] = {}
         self._row_started_ms = 0.0
+        self.adapter: dict[str, Any] | None = None
         self.units_per_engine = (1 + s.warmup + s.runs + (1 if s.forced_tokens else 0) + (1 if s.perplexity else 0)
                                  + len(self.sweep_tests) * (s.warmup + s.runs))
         self.units_done = 0.0
@@ -347,6 +348,7 @@ class Benchmark:
         self.prompt_text = result.get("prompt_text")
         # What this runtime offers (WebGPU, shader-f16, JSPI, Memory64...): rows needing more are `unsupported`.
         self.features = (result.get("environment") or {}).get("features")
+        self.adapter = (result.get("environment") or {}).get("webgpu")  # its limits, for the storage-binding rule
         for engine in engines:
             # The row is in the result from its start and republished after every run, so a run that hangs
             # or times out later loses nothing already measured.
@@ -441,6 +443,10 @@ class Benchmark:
         if not refusal:  # the model would not fit what the engine can address here: refused before loading
             refusal = memory_refusal(engine.spec, self.model.size, self.model.metadata, self.features,
                                      row.get("context_tokens"))
+        if not refusal and engine.variant.backend == "webgpu":  # nor a tensor what the adapter binds at once
+            problem = model_budget.storage_binding_problem(int(self.model.header.get("largest_tensor_bytes") or 0),
+                                                           self.adapter)
+            refusal = f"{engine.engine} {problem}." if problem else None
         if not refusal:
             refusal = await engine.unsupported_reason_async(self.model)  # what only an await can tell (a WebGPU adapter)
         if not refusal and missing_features(engine.variant, self.features):

@@ -72,3 +72,25 @@ def test_an_embedded_models_line_marks_the_engines_it_is_too_big_for():
     rules = [("llama.cpp", llamacpp_memory_problems), ("flare-web", flare_memory_problems)]
     assert mb.fit_words(145_000_000, {}, {"memory64": True}, rules) == "fits: llama.cpp, flare-web"
     assert mb.fit_words(2_500_000_000, {}, {"memory64": True}, rules) == "fits: llama.cpp; too big for: flare-web"
+
+
+def test_a_tensor_bigger_than_the_adapters_storage_binding_is_named():
+    lavapipe = {"max_storage_buffer_binding_size": 128 << 20, "max_buffer_size": 1 << 30}
+    text = mb.storage_binding_problem(160 << 20, lavapipe)
+    assert text == ("its largest tensor is 160 MiB, more than this WebGPU adapter binds as one storage buffer "
+                    "(128 MiB: maxStorageBufferBindingSize / maxBufferSize)")
+    assert mb.storage_binding_problem(30 << 20, lavapipe) is None
+    assert mb.storage_binding_problem(160 << 20, None) is None  # no adapter: the row's WebGPU need refuses it
+    h200 = {"max_storage_buffer_binding_size": 2 << 30, "max_buffer_size": 4 << 30}
+    assert mb.storage_binding_problem(3 << 30, h200).endswith("(2,048 MiB: maxStorageBufferBindingSize / maxBufferSize)")
+
+
+def test_the_header_summary_names_the_largest_tensor():
+    from tests.conftest import DIST
+    from app.core.gguf_header import read_header_from_path
+
+    path = DIST / "models" / "smollm2-135m-instruct.q8_0.gguf"
+    if not path.exists():
+        pytest.skip("built by `python -m app build` (the test session builds it)")
+    s = read_header_from_path(path).summary()
+    assert s["largest_tensor_bytes"] == 49152 * 576 // 32 * 34  # token_embd.weight, Q8_0
