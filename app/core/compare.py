@@ -496,6 +496,10 @@ def read_result(doc: Any, name: str, key=None) -> dict[str, Any]:
     except (ValueError, TypeError, KeyError, AttributeError) as err:
         raise CompareError(f"{_one_line(name)}: {_one_line(str(err))}") from None
     twice = duplicate_rows(upgraded, key)
+    if twice and key is across_browsers_key and len({row_browser(upgraded, r) for r in upgraded["rows"]}) > 1:
+        raise CompareError(f"{_one_line(name)}: it holds each test once per browser (a --browser all result), so "
+                           "--across-browsers cannot tell its rows apart; compare the per-browser files written beside "
+                           "it (NAME.chromium.json, NAME.firefox.json...) instead")
     if twice:
         raise _refuse(name, "a result holds each test once; ", twice)
     return upgraded

@@ -403,6 +403,11 @@ def test_rows_of_different_browsers_are_matched_only_when_asked():
     # A merged result labels its backends by browser: across browsers, the label is left out of the match.
     firefox["rows"][0]["backend"] = "wasm-cpu [firefox 153]"
     assert cmp.across_browsers_key(firefox, firefox["rows"][0])[1] == "wasm-cpu"
+    # A merged result holds a test once per browser: across browsers it cannot be read, and the error says what to do.
+    merged = syn.result([dict(chromium["rows"][0], node={"label": "chromium 156", "browser": "chromium"}),
+                         dict(firefox["rows"][0], node={"label": "firefox 153", "browser": "firefox"})])
+    with pytest.raises(cmp.CompareError, match="once per browser .* per-browser files"):
+        cmp.compare(merged, merged, key=cmp.across_browsers_key)
     # Results from before runtimes were recorded ran in Chromium.
     del chromium["environment"]["runtime"]
     assert cmp.row_browser(chromium, chromium["rows"][0]) == "chromium"
