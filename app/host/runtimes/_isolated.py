@@ -39,10 +39,12 @@ def failed_row(template: dict[str, Any], key: str, why: str) -> dict[str, Any]:
     return row
 
 
-def merge(settings: dict[str, Any], pages: list[tuple[str, Outcome]]) -> dict[str, Any] | None:
+def merge(settings: dict[str, Any], pages: list[tuple[str, Outcome]], pending: list[str] | None = None
+          ) -> dict[str, Any] | None:
     """One result from the per-engine pages: `pages` is [(engine key, outcome)], the reference's first. Rows of
     each page's own engine are kept (every test of it); an engine whose page published no row of it gets an ERROR
-    row naming how its page ended. None when no page published anything."""
+    row naming how its page ended; each key of `pending` (engines whose page has not run yet) an ERROR row saying
+    so, which is what an interrupted run keeps. None when no page published anything."""
     base = next((copy.deepcopy(o.result) for _, o in pages if o.result), None)
     if base is None:
         return None
@@ -56,6 +58,9 @@ def merge(settings: dict[str, Any], pages: list[tuple[str, Outcome]]) -> dict[st
             own = [failed_row(template, key, f"{how} while this engine ran, in its own page (--isolate)"
                                              + (f": {outcome.error}" if outcome.error else ""))]
         rows += own
+    if template is not None:
+        rows += [failed_row(template, key, "not run: the run ended before this engine's own page started (--isolate)")
+                 for key in pending or []]
     base["rows"] = rows
     from app.engines import REFERENCE_KEY
 
@@ -117,7 +122,7 @@ class IsolatedRuntime(Runtime):
             except Exception as err:  # noqa: BLE001 - one page's failure must not lose the others' rows
                 outcome = Outcome("lost", f"{type(err).__name__}: {err}", own.result(), [], own.activity)
             self.pages.append((key, outcome))
-            merged = merge(job.settings, self.pages)
+            merged = merge(job.settings, self.pages, pending=[k for k, _ in steps[i + 1:]])
             if merged is not None:
                 import json
 
