@@ -81,6 +81,16 @@ class NeedMoreBytes(Exception):
         self.needed = needed
 
 
+def tensor_bytes(dims: list[int], type_id: int) -> int:
+    """Bytes of a tensor of GGML type `type_id` with these dims (ne0 first): whole blocks of the type.
+    KeyError for a type not in GGML_TYPES."""
+    _, block, size = GGML_TYPES[type_id]
+    elements = 1
+    for d in dims:
+        elements *= d
+    return elements // block * size
+
+
 @dataclass
 class TensorInfo:
     name: str
@@ -94,11 +104,7 @@ class TensorInfo:
 
     def nbytes(self) -> int:
         """Bytes of this tensor's data (whole blocks: parse_header checks rows fill them)."""
-        _, block, size = GGML_TYPES[self.type_id]
-        elements = 1
-        for d in self.dims:
-            elements *= d
-        return elements // block * size
+        return tensor_bytes(self.dims, self.type_id)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.gguf_header import DEFAULT_ALIGNMENT, GGML_TYPES, MAGIC, VALUE_TYPES
+from app.core.gguf_header import DEFAULT_ALIGNMENT, MAGIC, VALUE_TYPES, tensor_bytes
 
 VERSION = 3
 TYPE_IDS = {name: vtype for vtype, (name, _) in VALUE_TYPES.items()}
@@ -29,11 +29,7 @@ class Tensor:
     data: bytes
 
     def expected_bytes(self) -> int:
-        _, block, size = GGML_TYPES[self.type_id]
-        elements = 1
-        for d in self.dims:
-            elements *= d
-        return elements // block * size
+        return tensor_bytes(self.dims, self.type_id)
 
 
 def _string(text: str) -> bytes:
