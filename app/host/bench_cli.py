@@ -464,7 +464,8 @@ def benchmark_job(args: argparse.Namespace, settings: BenchSettings) -> runtimes
 def _announce(runtime: runtimes.Runtime, settings: BenchSettings, progress: runtimes.Progress) -> None:
     progress.activity = f"[bench] starting {runtime.program}"
     print(f"[bench] running {', '.join(settings.engines)} {runtime.where} "
-          f"({settings.runs} runs + {settings.warmup} warmup, {settings.max_tokens} tokens)…", file=sys.stderr, flush=True)
+          f"({settings.runs} run{'s' if settings.runs != 1 else ''} + {settings.warmup} warmup, "
+          f"{settings.max_tokens} tokens)…", file=sys.stderr, flush=True)
 
 
 def _report_unfinished(args: argparse.Namespace, runtime: runtimes.Runtime, outcome: runtimes.Outcome,

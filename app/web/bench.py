@@ -12,6 +12,7 @@ on the host: tests/host/test_bench_host.py drives whole benchmarks over a fake e
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -682,11 +683,20 @@ class Benchmark:
         scored = await engine.teacher_forced(self.passage_ids[:1], self.passage_ids[1:])
         c["perplexity_tokens"] = len(scored)
         c["perplexity"] = correctness.perplexity([lp for _, lp in scored])
+        if c["perplexity"] is not None and not math.isfinite(c["perplexity"]):
+            # A result holds finite numbers only (JSON has no Infinity): say how large instead (random weights do this).
+            nll = -math.fsum(lp for _, lp in scored) / len(scored)
+            c["perplexity"] = None
+            c["perplexity_mean_nll"] = nll if math.isfinite(nll) else None
+            c["perplexity_note"] = (f"too large to hold as a number: the passage's mean negative log-likelihood is "
+                                    f"{nll:,.0f} nats (perplexity e^{nll:,.0f})" if math.isfinite(nll) else
+                                    "infinite: the engine gave a passage token probability 0 (log-probability -inf)")
         if row["is_reference"]:
             self.reference_perplexity = c["perplexity"]
         c["reference_perplexity"] = self.reference_perplexity
         ref_text = "-" if self.reference_perplexity is None else f"{self.reference_perplexity:.2f}"
-        self.log(f"{name}: perplexity {c['perplexity']:.2f} (llama.cpp: {ref_text})")
+        own_text = f"{c['perplexity']:.2f}" if c["perplexity"] is not None else c["perplexity_note"]
+        self.log(f"{name}: perplexity {own_text} (llama.cpp: {ref_text})")
         self._unit_done(f"{name}: perplexity done")
 
     # --- engines that take text (spec.drive.takes_text: wllama 3.x, no token-id API) ------------------------

@@ -655,3 +655,24 @@ def test_a_rows_own_memory_counts_from_before_any_engine_loaded_not_from_an_unfr
     assert first["page_bytes_before_load"] == 1000 and first["engine_bytes_peak"] == 400
     assert second["page_bytes_before_load"] == 1000  # the floor, not the 1400 the page held just before
     assert second["page_bytes_peak"] == 1700 and second["engine_bytes_peak"] == 700  # the unfreed 400 is counted
+
+
+def test_a_perplexity_too_large_for_a_float_is_said_in_words_and_the_result_stays_valid_json():
+    """Random weights (the synthetic models) give the passage a mean negative log-likelihood past 700 nats: exp()
+    overflows, and JSON has no Infinity. The result says how large instead, and stays readable by compare."""
+    import json
+
+    h = Harness()
+
+    class Hopeless(FakeEngine):
+        async def teacher_forced(self, prefix, continuation):
+            return [(0, -5000.0) for _ in continuation]
+
+    ref = made(Hopeless(h.clock), "fake-ref")
+    result = h.run(settings(engines=["fake-ref"]), [ref], tokenizer=FakeTokenizer())
+    c = by_test(result, "fake-ref")["correctness"]
+    assert c["perplexity"] is None and c["reference_perplexity"] is None
+    assert c["perplexity_mean_nll"] == pytest.approx(5000.0)
+    assert c["perplexity_note"] == ("too large to hold as a number: the passage's mean negative log-likelihood is "
+                                    "5,000 nats (perplexity e^5,000)")
+    json.loads(json.dumps(result, allow_nan=False))  # no Infinity, no NaN
