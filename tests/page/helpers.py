@@ -55,3 +55,35 @@ def fill_tiny_flare_cpu_run(driver) -> None:
         document.getElementById('perplexity').checked = false;
         for (const b of document.querySelectorAll('input[name=engine]')) b.checked = b.value === 'flare-cpu';
     """)
+
+
+# Page-side Python the tokenizer comparisons share (run with run_python): the site, both embedded models, and the
+# texts every tokenizer check feeds: the default chat prompt, the capital-of-France prompt and the passage.
+TOKENIZER_TEXTS = r"""
+import json
+from app.core.settings import BenchSettings
+from app.web import nb
+from app.web.bench import render_prompt
+from app.web.tokenizer import LlamaCppTokenizer
+
+site = await nb.site()
+MODEL_IDS = ("smollm2-135m", "gemma3-270m")
+
+
+def texts_of(model):
+    default = BenchSettings()
+    capital = BenchSettings(prompt="What is the capital of France?", system="You are a helpful assistant.")
+    return {"prompt": render_prompt(default, model).text, "capital": render_prompt(capital, model).text,
+            "passage": default.passage}
+"""
+
+
+def run_python(driver, code: str, timeout_s: int = 600):
+    """Run `code` with the page's Pyodide (runPythonAsync: top-level await allowed); its last value as a string."""
+    driver.set_script_timeout(timeout_s)
+    answer = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "benchPyodide.runPythonAsync(arguments[0]).then((r) => done({ok: String(r)}), (e) => done({error: String(e)}));",
+        code)
+    assert "error" not in answer, answer["error"][-3000:]
+    return answer["ok"]

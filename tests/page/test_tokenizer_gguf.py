@@ -11,26 +11,15 @@ import json
 
 import pytest
 
-from tests.page.helpers import wait_state
-from tests.page.test_wllama_builds import run_python
+from tests.page.helpers import TOKENIZER_TEXTS, run_python, wait_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-COMPARE = r"""
-import json
-from app.core.settings import BenchSettings
-from app.web import nb
-from app.web.bench import render_prompt
-from app.web.tokenizer import LlamaCppTokenizer
-
-site = await nb.site()
+COMPARE = TOKENIZER_TEXTS + r"""
 out = {}
-for model_id in ("smollm2-135m", "gemma3-270m"):
+for model_id in MODEL_IDS:
     model = await nb.load_model(model_id)
-    default = BenchSettings()
-    capital = BenchSettings(prompt="What is the capital of France?", system="You are a helpful assistant.")
-    texts = {"prompt": render_prompt(default, model).text, "capital": render_prompt(capital, model).text,
-             "passage": default.passage,
+    texts = {**texts_of(model),
              "mixed": "<|im_start|>user <start_of_turn> </s> 東京は日本の首都です。 🦙🚀 naïve café\n\t  spaces  "}
     n_vocab = len(model.metadata["tokenizer.ggml.tokens"])
     spread = list(range(0, n_vocab, max(1, n_vocab // 3000)))

@@ -11,25 +11,15 @@ import json
 
 import pytest
 
-from tests.page.helpers import wait_state
+from tests.page.helpers import TOKENIZER_TEXTS, run_python, wait_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
-COMPARE = r"""
-import json
-from app.core.settings import BenchSettings
-from app.web import nb
-from app.web.bench import render_prompt
-from app.web.tokenizer import LlamaCppTokenizer
-
-site = await nb.site()
+COMPARE = TOKENIZER_TEXTS + r"""
 out = {}
-for model_id in ("smollm2-135m", "gemma3-270m"):
+for model_id in MODEL_IDS:
     model = await nb.load_model(model_id)
-    default = BenchSettings()
-    capital = BenchSettings(prompt="What is the capital of France?", system="You are a helpful assistant.")
-    texts = {"prompt": render_prompt(default, model).text, "capital": render_prompt(capital, model).text,
-             "passage": default.passage}
+    texts = texts_of(model)
     per_build = {}
     for build in ("memory64", "wasm32"):
         tok = await LlamaCppTokenizer.open(model, site, build=build)
@@ -46,16 +36,6 @@ for model_id in ("smollm2-135m", "gemma3-270m"):
     out[model_id] = per_build
 json.dumps(out)
 """
-
-
-def run_python(driver, code: str, timeout_s: int = 600):
-    driver.set_script_timeout(timeout_s)
-    answer = driver.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "benchPyodide.runPythonAsync(arguments[0]).then((r) => done({ok: String(r)}), (e) => done({error: String(e)}));",
-        code)
-    assert "error" not in answer, answer["error"][-3000:]
-    return answer["ok"]
 
 
 def test_wasm32_build_gives_the_memory64_builds_ids_text_and_end_set(chromium, site_url):
