@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     if not source.exists():
         print(f"scale: {source} not found: run `python -m app build` first", file=sys.stderr)
         return 1
-    problem = _unwritable(folder, is_folder=True) or (_unwritable(args.json) if args.json else None)
+    problem = _unwritable(folder, args.json)
     if problem:
         print(f"scale: {problem}", file=sys.stderr)
         return 2
@@ -130,22 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def _unwritable(path: Path, is_folder: bool = False) -> str | None:
-    """Why `path` (a folder to create, or a file to write) cannot be written, in one line; None when it can."""
-    import os
+def _unwritable(folder: Path, json_path: Path | None) -> str | None:
+    """Why the models' folder or --json cannot be written, in one line; None when both can. --json is checked as
+    bench checks its own (app.host.bench_cli.check_json_path); the folder by making it."""
+    from app.core.settings import SettingsError
+    from app.host.bench_cli import check_json_path
 
-    if is_folder:
-        if path.exists() and not path.is_dir():
-            return f"--folder {path}: a file is there, not a folder"
-        probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("/"))
-    else:
-        if path.is_dir():
-            return f"--json {path}: a folder is there; give a file path"
-        probe = path.parent
-        if not probe.is_dir():
-            return f"--json {path}: the folder {probe} does not exist"
-    if not os.access(probe, os.W_OK) or str(probe.resolve()).startswith(("/proc", "/sys")):
-        return f"{'--folder' if is_folder else '--json'} {path}: {probe} cannot be written to; give a path you can write"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        return f"--folder {folder}: cannot make or use it ({err.strerror or err}); give a folder you can write to"
+    if json_path is not None:
+        try:
+            check_json_path(json_path)
+        except SettingsError as err:
+            return str(err)
     return None
 
 

@@ -41,3 +41,13 @@ def test_synthetic_gguf_says_what_is_wrong_with_its_paths_in_one_line(tmp_path, 
         err = capsys.readouterr().err
         assert words in err and "Traceback" not in err, (extra, err)
     assert not (tmp_path / "y.gguf").exists() and not list(tmp_path.glob("*.partial"))
+
+
+def test_the_command_refuses_an_unwritable_folder_in_one_line():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "app.host.scale", "--folder", "/proc/no/such"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("scale: --folder /proc/no/such: cannot make or use it")
+    assert "Traceback" not in proc.stderr
