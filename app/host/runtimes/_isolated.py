@@ -18,8 +18,7 @@ import dataclasses
 from typing import Any, Callable
 
 from app.host.runtimes._base import Job, Outcome, Progress, Runtime
-
-WORST_FIRST = ("lost", "timeout", "error", "done")
+from app.host.runtimes._browsers import WORST_FIRST
 ISOLATION = ("a fresh page per engine (--isolate): the reference alone first, then each engine after a run of the "
              "reference in its own page; the reference row is the first page's")
 
