@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 SOURCE = "PSS of every browser process (/proc/PID/smaps_rollup), sampled by the host every {interval:g} s"

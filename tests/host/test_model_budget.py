@@ -86,8 +86,8 @@ def test_a_tensor_bigger_than_the_adapters_storage_binding_is_named():
 
 
 def test_the_header_summary_names_the_largest_tensor():
-    from tests.conftest import DIST
     from app.core.gguf_header import read_header_from_path
+    from tests.conftest import DIST
 
     path = DIST / "models" / "smollm2-135m-instruct.q8_0.gguf"
     if not path.exists():

@@ -13,7 +13,7 @@ from app.host import process_memory as pm
 def test_this_process_has_a_size_and_a_gone_one_has_none():
     assert pm.process_bytes(os.getpid()) > 1_000_000
     assert pm.process_bytes(2**22 + 12345) is None
-    assert pm.total_bytes({os.getpid(), 2**22 + 12345}) == pm.process_bytes(os.getpid()) or True  # racing growth
+    assert pm.total_bytes({os.getpid(), 2**22 + 12345}) > 1_000_000  # the gone process counts 0, not an error
     assert pm.total_bytes(set()) == 0
 
 

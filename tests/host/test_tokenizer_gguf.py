@@ -9,10 +9,10 @@ import pytest
 
 gguf = pytest.importorskip("gguf")
 
-from app.core.gguf_header import parse_header, read_header_from_path  # noqa: E402
-from app.core.gguf_write import Tensor, write_gguf  # noqa: E402
-from app.core.tokenizer_gguf import NoVocabulary, tokenizer_gguf  # noqa: E402
-from tests.conftest import DIST  # noqa: E402
+from app.core.gguf_header import parse_header, read_header_from_path
+from app.core.gguf_write import Tensor, write_gguf
+from app.core.tokenizer_gguf import NoVocabulary, tokenizer_gguf
+from tests.conftest import DIST
 
 MODELS = [DIST / "models" / "smollm2-135m-instruct.q8_0.gguf", DIST / "models" / "gemma-3-270m-q4_k_m.gguf"]
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from app.host.runtimes._base import Job, Outcome, Progress, Runtime
 from app.host.runtimes._browsers import WORST_FIRST
+
 ISOLATION = ("a fresh page per engine (--isolate): the reference alone first, then each engine after a run of the "
              "reference in its own page; the reference row is the first page's")
 
