@@ -1,0 +1,93 @@
+"""Host build hook: web-llm always (the page offers the rows), and, with `build.py --mlc PATH`, the MLC model
+library and weights built from the build's GGUF (app/engines/mlc/host/pipeline.py), cached by the GGUF's hash,
+the recipe and the quantizations. A later build without --mlc keeps serving what the cache holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from app.host import pins as pinlib
+from app.host.build import MODEL_FILE, BuildError
+
+MLC_RECIPE = "mlc-webgpu-v1"  # pipeline.py's steps; bump when they change what is written
+MLC_DIR = "models/mlc"
+DEFAULT_QUANTIZATIONS = ("q0f32", "q0f16")
+# q0f32: float32, the GGUF's Q8_0 dequantized exactly (the same weights as every other row).
+# q0f16: those float32 values rounded to float16: not the same weights.
+WEIGHTS_FORMAT = {"q0f32": "MLC q0f32 (float32: the GGUF's Q8_0 dequantized exactly), from GGUF {sha8}",
+                  "q0f16": "MLC q0f16 (float16 rounding of the GGUF's dequantized Q8_0: NOT the same weights), from GGUF {sha8}"}
+
+
+def plan(builder: Any, site: dict[str, Any]) -> None:
+    """web-llm always; the model when --mlc was given or the cache already holds it."""
+    pin = pinlib.one(builder.pins, "webllm")
+    root = builder.package(pin) / "lib"
+    builder.add("vendor/web-llm/index.js", root / "index.js", pin.name)
+    site["importmap"]["imports"]["web-llm"] = "./vendor/web-llm/index.js"
+    site["mlc"] = {"version": pin.version, "models": {}}
+    plan_model(builder, site)
+
+
+def _derived(builder: Any) -> Path:
+    """The cache folder of this GGUF's MLC build: for the quantizations asked, or (none asked: a rebuild without
+    --mlc) the most recent complete build of this GGUF and recipe."""
+    gguf = builder.planned(MODEL_FILE)
+    stem = f"mlc-{gguf.digest()[:16]}-{MLC_RECIPE}-"
+    asked = getattr(builder, "mlc_quantizations", None)
+    if not asked and getattr(builder, "mlc", None) is None:
+        done = sorted((p for p in (builder.cache.root / "derived").glob(stem + "*") if (p / ".complete").exists()),
+                      key=lambda p: (p / ".complete").stat().st_mtime)
+        if done:
+            return done[-1]
+    return builder.cache.root / "derived" / (stem + "-".join(asked or DEFAULT_QUANTIZATIONS))
+
+
+def plan_model(builder: Any, site: dict[str, Any]) -> None:
+    gguf = builder.planned(MODEL_FILE)
+    derived = _derived(builder)
+    source = getattr(builder, "mlc", None)
+    if not (derived / ".complete").exists():
+        if source is None:
+            return  # not asked for, nothing cached: the rows say how to build it
+        from app.engines.mlc.host.pipeline import MlcBuildError, build  # noqa: PLC0415 - apache-tvm: only with --mlc
+
+        quants = tuple(getattr(builder, "mlc_quantizations", None) or DEFAULT_QUANTIZATIONS)
+        try:
+            builder.derive(derived, lambda out: _build(build, gguf.source, Path(source), out, quants, builder))
+        except MlcBuildError as err:
+            raise BuildError(f"MLC build: {err}") from None
+    record = json.loads((derived / "mlc-build.json").read_text())
+    model_dirs = {m["dir"] for m in record["models"].values()}
+    for path in sorted(derived.rglob("*")):
+        if path.is_file() and path.name not in (".complete", "mlc-build.json"):
+            rel = path.relative_to(derived)
+            # web-llm fetches <model URL>/resolve/main/<file> (its cleanModelUrl): lay the folder out that way.
+            if rel.parts[0] in model_dirs:
+                rel = Path(rel.parts[0], "resolve", "main", *rel.parts[1:])
+            builder.add(f"{MLC_DIR}/{rel.as_posix()}", path, "derived:mlc")
+    for quant, model in record["models"].items():
+        weights = [builder.planned(f"{MLC_DIR}/{model['dir']}/resolve/main/{f}") for f in model["weight_files"]]
+        site["mlc"]["models"][quant] = {
+            "model_id": model["model_id"],
+            "dir": f"{MLC_DIR}/{model['dir']}",
+            "lib": f"{MLC_DIR}/{model['lib']}",
+            "lib_sha256": builder.planned(f"{MLC_DIR}/{model['lib']}").digest(),
+            "required_features": model.get("required_features", []),
+            "context_window_size": model.get("context_window_size"),
+            "weights_format": WEIGHTS_FORMAT.get(quant, f"MLC {quant}, from GGUF {{sha8}}").format(sha8=gguf.digest()[:8]),
+            "weights_size": sum(w.size() for w in weights),
+            "weights_sha256": model.get("weights_sha256"),
+            "source_gguf_sha256": gguf.digest(),
+            "build": {k: record.get(k) for k in ("apache_tvm", "mlc_llm", "emcc", "timings_s", "recipe")},
+        }
+    # The page's checkbox test (web/templates/index.html): the feature's "model" is set when the site has one.
+    site["mlc"]["model"] = sorted(site["mlc"]["models"])
+
+
+def _build(build, gguf: Path, source: Path, out: Path, quants: tuple[str, ...], builder: Any) -> None:
+    record = build(gguf, source, out, quants, builder.log, tvm_src=getattr(builder, "mlc_tvm", None))
+    record["recipe"] = MLC_RECIPE
+    (out / "mlc-build.json").write_text(json.dumps(record, indent=1, sort_keys=True))
+
