@@ -19,6 +19,11 @@ B="$WORK/bundle"
 # A newer app/ and changed site files carried beside the pieces (an overlay) replace the bundle's own.
 if [ -n "${BENCH_GPU_OVERLAY:-}" ]; then cp -r "$BENCH_GPU_OVERLAY"/. "$B"/; fi
 RUNTIME=$(cat "$B/RUNTIME" 2>/dev/null || echo deno)
+# MLC weight shards are not carried: recreate them from the GGUF (numpy), each checked by the md5 TVM recorded.
+for cache in "$B"/dist/models/mlc/*/resolve/main/tensor-cache.json; do
+  [ -f "$cache" ] || continue
+  (cd "$B" && python3 -m app.engines.mlc.host.shards dist/models/smollm2-135m-instruct.q8_0.gguf "$(dirname "$cache")")
+done
 ICD=""
 for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
   [ -f "$icd" ] && ICD="$icd" && break

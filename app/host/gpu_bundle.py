@@ -6,7 +6,9 @@
 packs into one xz tar, split into pieces of at most --piece-mb MB (`bundle.tar.xz.part000`, ...) with SHA256SUMS:
   app/, pins.toml  this package's Python source (the host side: the server, the runtimes, the table)
   dist/            the built site minus what the GPU rows do not load (notebooks, test wheels; the Transformers.js
-                   runtime and model unless --with-transformersjs; Gemma unless --with-gemma)
+                   runtime and model unless --with-transformersjs; Gemma unless --with-gemma; web-llm and the MLC
+                   model unless --with-mlc, and then without its weight shards: gpu_run.sh recreates them from the
+                   GGUF with numpy, md5-checked, app/engines/mlc/host/shards.py)
   gpu_run.sh       scripts/gpu_run.sh: checks and reassembles the pieces and runs the benchmark there
  --runtime chromium (the default; `bench --gpu-profile nvidia-vulkan`):
   chromium/        Debian's Chromium and chromedriver (/usr/lib/chromium, without the Vulkan validation layer, the mock
@@ -39,6 +41,8 @@ DIST = REPO_ROOT / "dist"
 SKIP_DIST = ("static/notebooks/", "notebook.html", "pytest-", "pluggy-", "iniconfig-", "pygments-", "tblib-")
 TRANSFORMERSJS = ("vendor/ort/", "vendor/transformers/", "models/smollm2-135m-instruct-onnx/")
 GEMMA = "models/gemma-3-270m"
+MLC = ("vendor/web-llm/", "models/mlc/")
+MLC_SHARD = "params_shard_"  # recreated on the GPU machine from the GGUF (shards.py), never carried
 DEBS = {"deno": ("libvulkan1",),
         "chromium": ("libvulkan1", "libegl1", "libglvnd0", "libgl1", "libglx0", "libgles2", "libopengl0")}
 CHROMIUM_DIR = Path("/usr/lib/chromium")
@@ -50,13 +54,13 @@ WHEELS = ("selenium==4.51.0", "trio==0.35.0", "trio-websocket==0.12.2", "websock
           "sniffio", "wsproto", "fastjsonschema==2.22.3")
 
 
-def bundle_files(dist: Path, with_gemma: bool, with_transformersjs: bool = False) -> list[Path]:
+def bundle_files(dist: Path, with_gemma: bool, with_transformersjs: bool = False, with_mlc: bool = False) -> list[Path]:
     """The files of the built site that the GPU run serves."""
-    skip = SKIP_DIST + (() if with_transformersjs else TRANSFORMERSJS)
+    skip = SKIP_DIST + (() if with_transformersjs else TRANSFORMERSJS) + (() if with_mlc else MLC)
     out = []
     for path in sorted(p for p in dist.rglob("*") if p.is_file()):
         rel = path.relative_to(dist).as_posix()
-        if rel.startswith(skip) or (not with_gemma and rel.startswith(GEMMA)):
+        if rel.startswith(skip) or (not with_gemma and rel.startswith(GEMMA)) or path.name.startswith(MLC_SHARD):
             continue
         out.append(path)
     return out
@@ -107,7 +111,7 @@ def _stage_chromium(root: Path, log) -> None:
 
 
 def pack(out: Path, piece_mb: int = 60, with_gemma: bool = False, runtime: str = "chromium",
-         with_transformersjs: bool = False, log=print) -> list[Path]:
+         with_transformersjs: bool = False, log=print, with_mlc: bool = False) -> list[Path]:
     """Write the bundle's pieces and SHA256SUMS into `out`; returns the pieces. Raises SystemExit in words when
     dist/ is not built or a packing step fails."""
     if not (DIST / "manifest.json").exists():
@@ -118,7 +122,7 @@ def pack(out: Path, piece_mb: int = 60, with_gemma: bool = False, runtime: str =
     with tempfile.TemporaryDirectory(prefix="gpu-bundle-") as scratch:
         root = Path(scratch) / "bundle"
         (root / "dist").mkdir(parents=True)
-        for path in bundle_files(DIST, with_gemma, with_transformersjs):
+        for path in bundle_files(DIST, with_gemma, with_transformersjs, with_mlc):
             target = root / "dist" / path.relative_to(DIST)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(path)
@@ -162,8 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--with-gemma", action="store_true", help="also the Gemma 3 270M file (llama.cpp rows only; +240 MB)")
     p.add_argument("--with-transformersjs", action="store_true",
                    help="also Transformers.js, ONNX Runtime Web and the converted model (build with --transformersjs)")
+    p.add_argument("--with-mlc", action="store_true",
+                   help="also web-llm and the MLC model (build with --mlc PATH); its weight shards are recreated there")
     args = p.parse_args(argv)
-    pack(args.out, args.piece_mb, args.with_gemma, args.runtime, args.with_transformersjs)
+    pack(args.out, args.piece_mb, args.with_gemma, args.runtime, args.with_transformersjs, with_mlc=args.with_mlc)
     return 0
 
 

@@ -5,7 +5,9 @@ gate/up into gate_up_proj) and cast to the model's dtype: nothing mlc-llm or TVM
 GGUF, numpy and the small files of the build (tensor-cache.json, mlc-chat-config.json) can write the shards
 without carrying them (538 MB for q0f32): the GPU machine, which reaches no registry and takes 64 MiB a call.
 Every shard is checked against the md5sum tensor-cache.json records (TVM's tvmjs.dump_tensor_cache writes it),
-so a shard that differs by one byte from what mlc-llm's convert_weight wrote is refused, never served.
+so a shard that differs by one byte from what mlc-llm's convert_weight wrote is refused, never served. Seen on
+2026-12-05 for SmolLM2-135M Q8_0: all 16 q0f32 shards (538 MB) and 8 q0f16 shards equal convert_weight's byte for
+byte (3 s), which also shows that MLC's q0f32 weights are the GGUF's Q8_0 dequantized exactly.
 
 Steps per parameter: GGUF tensor (Q8_0: float16 scale x 32 int8 a block; F32; F16) -> float32, numpy shape =
 the GGUF's dims reversed; llama.cpp's Q/K row permutation undone (convert_hf_to_gguf.py permutes rows of
@@ -109,9 +111,10 @@ def mlc_param(tensors: GGUFTensors, name: str) -> np.ndarray:
     return tensors.get(name)
 
 
-def regenerate(gguf: Path, model_dir: Path, log: Callable[[str], None] = print) -> list[Path]:
+def regenerate(gguf: Path, model_dir: Path, log: Callable[[str], None] = print, write: bool = True) -> list[Path]:
     """Write every shard tensor-cache.json in `model_dir` lists, from `gguf`; each checked by its md5sum.
-    Returns the shard paths. Raises ShardError naming the parameter or shard that differs, OSError for files."""
+    Returns the shard paths. With write=False only checks (the build's proof that mlc-llm's shards hold the GGUF's
+    weights). Raises ShardError naming the parameter or shard that differs, OSError for files."""
     cache = json.loads((model_dir / "tensor-cache.json").read_text())
     tensors = GGUFTensors(gguf)
     written = []
@@ -131,7 +134,8 @@ def regenerate(gguf: Path, model_dir: Path, log: Callable[[str], None] = print) 
             raise ShardError(f"{shard['dataPath']}: md5 {digest} differs from tensor-cache.json's {shard['md5sum']}: "
                              "these are not the weights mlc-llm's convert_weight wrote")
         path = model_dir / shard["dataPath"]
-        path.write_bytes(buf)
+        if write:
+            path.write_bytes(buf)
         written.append(path)
         log(f"[mlc-shards] {shard['dataPath']}: {len(buf) / 1e6:.1f} MB, md5 ok")
     return written
