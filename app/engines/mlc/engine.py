@@ -133,10 +133,11 @@ class MlcEngine(EngineBase):
         return {"version": self.site.get("version"), "quantization": self.quantization,
                 "sampler": "CPU argmax (opt-in)" if self.cpu_argmax else "web-llm GPU sampler (softmax, sort, top-p)",
                 "token_times": "stamped in runner.js when web-llm hands the id back (after its device sync)",
-                "build": model.get("build"),
+                "mlc_build": model.get("build"),
                 "weights": {"format": model.get("weights_format"), "dtype": self.quantization,
                             "size": model.get("weights_size"), "sha256": model.get("weights_sha256"),
                             "converted_from_gguf_sha256": model.get("source_gguf_sha256"),
+                            "check": model.get("weights_check"),
                             "model_lib_sha256": model.get("lib_sha256")}}
 
     async def unload(self) -> None:

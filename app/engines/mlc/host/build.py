@@ -56,7 +56,7 @@ def plan_model(builder: Any, site: dict[str, Any]) -> None:
         quants = tuple(getattr(builder, "mlc_quantizations", None) or DEFAULT_QUANTIZATIONS)
         try:
             builder.derive(derived, lambda out: _build(build, gguf.source, Path(source), out, quants, builder))
-        except MlcBuildError as err:
+        except (MlcBuildError, MlcWeightsDiffer) as err:
             raise BuildError(f"MLC build: {err}") from None
     record = json.loads((derived / "mlc-build.json").read_text())
     model_dirs = {m["dir"] for m in record["models"].values()}
@@ -80,14 +80,30 @@ def plan_model(builder: Any, site: dict[str, Any]) -> None:
             "weights_size": sum(w.size() for w in weights),
             "weights_sha256": model.get("weights_sha256"),
             "source_gguf_sha256": gguf.digest(),
+            "weights_check": model.get("weights_check"),
             "build": {k: record.get(k) for k in ("apache_tvm", "mlc_llm", "emcc", "timings_s", "recipe")},
         }
     # The page's checkbox test (web/templates/index.html): the feature's "model" is set when the site has one.
     site["mlc"]["model"] = sorted(site["mlc"]["models"])
 
 
+class MlcWeightsDiffer(RuntimeError):
+    """mlc-llm's shards are not the GGUF's weights (the build stops: its rows would not share weights)."""
+
+
 def _build(build, gguf: Path, source: Path, out: Path, quants: tuple[str, ...], builder: Any) -> None:
     record = build(gguf, source, out, quants, builder.log, tvm_src=getattr(builder, "mlc_tvm", None))
     record["recipe"] = MLC_RECIPE
+    # The proof that the rows share weights: every shard mlc-llm's convert_weight wrote equals the GGUF's tensors
+    # dequantized, fused and cast by our own numpy code (shards.py), md5 for md5.
+    from app.engines.mlc.host.shards import ShardError, regenerate  # noqa: PLC0415
+
+    for quant, model in record["models"].items():
+        try:
+            checked = regenerate(gguf, out / model["dir"], log=lambda _: None, write=False)
+        except ShardError as err:
+            raise MlcWeightsDiffer(f"{quant}: {err}") from None
+        model["weights_check"] = (f"all {len(checked)} shards equal the GGUF's tensors dequantized, fused and cast to "
+                                  f"{quant[-3:].replace('f32', 'float32').replace('f16', 'float16')} (md5, app/engines/mlc/host/shards.py)")
     (out / "mlc-build.json").write_text(json.dumps(record, indent=1, sort_keys=True))
 
