@@ -21,6 +21,12 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             return text
         return text + " (default: %(default)s)"
 
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # Never at a hyphen: engine keys (several hyphens each) must stay whole to be copied from the help.
+        import textwrap
+
+        return textwrap.wrap(self._whitespace_matcher.sub(" ", text).strip(), width, break_on_hyphens=False)
+
 
 ERROR_LINE_CHARS = 600  # an error line echoing a pasted megabyte is cut to this, saying how much was left out
 
