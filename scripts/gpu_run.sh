@@ -36,6 +36,10 @@ machine() {
   echo "python: $(python3 --version 2>&1); VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
 }
 status=0
+# Native llama.cpp (llama-bench) first, when the bundle carries it: CPU and Vulkan figures for the same tests.
+if [ -d "$B/native" ] && [ -z "${BENCH_GPU_SKIP_NATIVE:-}" ]; then
+  OUT="$OUT" bash "$B/native_gpu_run.sh" "$B/native" || status=1
+fi
 if [ "$RUNTIME" = chromium ]; then
   for deb in "$B"/debs/*.deb; do dpkg -x "$deb" /; done
   ldconfig

@@ -10,6 +10,9 @@ packs into one xz tar, split into pieces of at most --piece-mb MB (`bundle.tar.x
                    model unless --with-mlc, and then without its weight shards: gpu_run.sh recreates them from the
                    GGUF with numpy, md5-checked, app/engines/mlc/host/shards.py)
   gpu_run.sh       scripts/gpu_run.sh: checks and reassembles the pieces and runs the benchmark there
+  native/          with --with-native DIR: llama.cpp's own llama-bench and what it needs there (DIR as
+                   ../shared/recipes/native-llama-bench-vulkan.sh makes it, plus smollm2-zeroed.gguf.xz) and
+                   scripts/native_gpu_run.sh: gpu_run.sh runs it first (native CPU and Vulkan figures)
  --runtime chromium (the default; `bench --gpu-profile nvidia-vulkan`):
   chromium/        Debian's Chromium and chromedriver (/usr/lib/chromium, without the Vulkan validation layer, the mock
                    ICD and all locales but en-US) and lib/: their shared-library closure (ldd) but the C library's
@@ -111,7 +114,7 @@ def _stage_chromium(root: Path, log) -> None:
 
 
 def pack(out: Path, piece_mb: int = 60, with_gemma: bool = False, runtime: str = "chromium",
-         with_transformersjs: bool = False, log=print, with_mlc: bool = False) -> list[Path]:
+         with_transformersjs: bool = False, log=print, with_mlc: bool = False, native: Path | None = None) -> list[Path]:
     """Write the bundle's pieces and SHA256SUMS into `out`; returns the pieces. Raises SystemExit in words when
     dist/ is not built or a packing step fails."""
     if not (DIST / "manifest.json").exists():
@@ -135,6 +138,11 @@ def pack(out: Path, piece_mb: int = 60, with_gemma: bool = False, runtime: str =
         shutil.copytree(REPO_ROOT / "app", root / "app", ignore=shutil.ignore_patterns("__pycache__"))
         shutil.copy(REPO_ROOT / "pins.toml", root / "pins.toml")
         shutil.copy(REPO_ROOT / "scripts" / "gpu_run.sh", root / "gpu_run.sh")
+        if native is not None:
+            if not (native / "llama-bench").is_file():
+                raise SystemExit(f"--with-native {native}: no llama-bench there (../shared/recipes/native-llama-bench-vulkan.sh)")
+            shutil.copytree(native, root / "native", symlinks=False)
+            shutil.copy(REPO_ROOT / "scripts" / "native_gpu_run.sh", root / "native_gpu_run.sh")
         (root / "RUNTIME").write_text(runtime + "\n")
         (root / "debs").mkdir()
         subprocess.run(["apt-get", "download", *DEBS[runtime]], cwd=root / "debs", check=True, capture_output=True)
@@ -168,8 +176,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="also Transformers.js, ONNX Runtime Web and the converted model (build with --transformersjs)")
     p.add_argument("--with-mlc", action="store_true",
                    help="also web-llm and the MLC model (build with --mlc PATH); its weight shards are recreated there")
+    p.add_argument("--with-native", type=Path, default=None, metavar="DIR",
+                   help="also llama-bench (Vulkan + CPU) and its libraries from DIR: native figures beside the browser rows")
     args = p.parse_args(argv)
-    pack(args.out, args.piece_mb, args.with_gemma, args.runtime, args.with_transformersjs, with_mlc=args.with_mlc)
+    pack(args.out, args.piece_mb, args.with_gemma, args.runtime, args.with_transformersjs, with_mlc=args.with_mlc,
+         native=args.with_native)
     return 0
 
 

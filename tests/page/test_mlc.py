@@ -40,7 +40,9 @@ def test_mlc_row_shares_weights_and_greedy_ids_with_llamacpp(tmp_path, mlc_site)
     reference, mlc = data["rows"]
     assert mlc["error"] is None, mlc["error"]
     assert mlc["backend"] == "webgpu (CPU argmax sampler)"  # the opt-in sampler says so in the row
-    assert mlc["weights"]["converted_from_gguf_sha256"] == data["model"]["sha256"]
+    assert mlc["weights"]["converted_from_sha256"] == data["model"]["sha256"]
+    # web-llm's own tokenizer gives llama.cpp's ids for the prompt's text (the row is fed ids)
+    assert mlc["info"]["tokenizer_check"]["same_ids"] is True, mlc["info"]["tokenizer_check"]
     assert mlc["weights"]["format"].startswith("MLC q0f32")
     run = mlc["runs"][0]
     assert len(run["token_ids"]) == 3

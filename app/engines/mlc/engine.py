@@ -40,6 +40,9 @@ class MlcEngine(EngineBase):
         self.last: int | None = None
         self.token_time_ms: float | None = None
         self.progress_proxy: Any = None
+        # Filled by the first teacher-forced call (its prefix is the benchmark's prompt ids), and the same dict
+        # object the row's info holds: does web-llm's tokenizer give our ids for the prompt's text?
+        self.tokenizer_check: dict[str, Any] = {}
 
     def _model(self) -> dict[str, Any] | None:
         return (self.site.get("models") or {}).get(self.quantization)
@@ -118,7 +121,24 @@ class MlcEngine(EngineBase):
     async def stop(self) -> None:
         self.left = 0
 
+    def _check_tokenizer(self, ids: list[int]) -> None:
+        """Record whether web-llm's tokenizer encodes the text of `ids` back to `ids` (the row feeds ids, never
+        text: this says whether the same text would have given the same prompt)."""
+        text, back = self.runner.tokenizerRoundTrip(self.state, to_js(ids)).to_py()
+        back = [int(x) for x in back]
+        first = next((i for i, (a, b) in enumerate(zip(ids, back, strict=False)) if a != b),
+                     None if len(ids) == len(back) else min(len(ids), len(back)))
+        self.tokenizer_check.update({
+            "method": "web-llm's tokenizer encodes the text of llama.cpp's prompt ids (decoded by web-llm)",
+            "prompt_tokens": len(ids), "same_ids": first is None, "first_difference": first,
+        })
+
     async def teacher_forced(self, prefix: list[int], continuation: list[int]) -> list[tuple[int, float]]:
+        if not self.tokenizer_check:
+            try:
+                self._check_tokenizer(prefix)
+            except JsException as err:
+                self.tokenizer_check["error"] = f"web-llm's tokenizer failed: {err}"
         try:
             pairs = (await self.runner.teacherForced(self.state, to_js(prefix), to_js(continuation))).to_py()
         except JsException as err:
@@ -133,6 +153,8 @@ class MlcEngine(EngineBase):
         return {"version": self.site.get("version"), "quantization": self.quantization,
                 "sampler": "CPU argmax (opt-in)" if self.cpu_argmax else "web-llm GPU sampler (softmax, sort, top-p)",
                 "token_times": "stamped in runner.js when web-llm hands the id back (after its device sync)",
+                "input": "llama.cpp's prompt ids (forwardTokensAndSample), never text",
+                "tokenizer_check": self.tokenizer_check,
                 "mlc_build": model.get("build"),
                 "weights": {"format": model.get("weights_format"), "dtype": self.quantization,
                             "size": model.get("weights_size"), "sha256": model.get("weights_sha256"),

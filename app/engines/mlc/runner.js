@@ -83,6 +83,13 @@ export async function teacherForced(state, prefix, continuation) {
   return out;
 }
 
+// web-llm's own tokenizer on the text of `ids`: [text, its ids for that text] (the ids check of the row).
+export function tokenizerRoundTrip(state, ids) {
+  const tok = state.pipeline.tokenizer;
+  const text = tok.decode(Int32Array.from(ids));
+  return [text, Array.from(tok.encode(text))];
+}
+
 export function decodeText(state, ids) {
   return state.pipeline.tokenizer.decode(Int32Array.from(ids));
 }
