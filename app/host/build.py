@@ -481,30 +481,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cdn", action="store_true", help="load flare-web from jsDelivr with Subresource Integrity instead of vendored copies")
     parser.add_argument("--transformersjs", action="store_true",
                         help="also convert the GGUF into a Transformers.js model (ONNX holding the GGUF's own Q8_0 blocks); needs pip install -e '.[convert]'")
-    parser.add_argument("--mlc", type=Path, default=None, metavar="PATH",
-                        help="also build MLC WebLLM's model library and weights from the GGUF with this mlc-llm checkout; "
-                             "needs pip install -e '.[mlc]' and emscripten (README: MLC WebLLM)")
-    parser.add_argument("--mlc-tvm", type=Path, default=None, metavar="PATH",
-                        help="an apache/tvm source checkout for the web runtime's headers (default: PATH/3rdparty/tvm of --mlc)")
-    parser.add_argument("--mlc-quantizations", default="q0f32,q0f16", metavar="LIST",
-                        help="MLC weight formats to build, comma-separated: q0f32 (exact), q0f16 (default: both)")
+    from app.engines.mlc.host import build as mlc_build  # noqa: PLC0415 - it imports this module
+
+    mlc_build.add_arguments(parser)
     parser.add_argument("--dist", type=Path, default=DIST, help="output folder (default: dist/)")
     parser.add_argument("--cache-dir", type=Path, default=None, help="download cache (default: $BENCH_CACHE_DIR or ~/.cache/browser-llm-bench)")
     args = parser.parse_args(argv)
     started = time.monotonic()
     cache = Cache(args.cache_dir or default_cache_dir())
     try:
-        quants = tuple(q.strip() for q in args.mlc_quantizations.split(",") if q.strip())
-        bad = [q for q in quants if q not in ("q0f32", "q0f16")]
-        if bad or not quants:
-            print(f"build failed: --mlc-quantizations {args.mlc_quantizations!r}: use q0f32, q0f16 or both", file=sys.stderr)
+        mlc = mlc_build.builder_options(args)
+        if isinstance(mlc, str):
+            print(f"build failed: {mlc}", file=sys.stderr)
             return 2
-        if args.mlc is not None and not args.mlc.is_dir():
-            print(f"build failed: --mlc {args.mlc}: no such folder (give an mlc-llm checkout)", file=sys.stderr)
-            return 2
-        wrote = Builder(cache, dist=args.dist.resolve(), cdn=args.cdn, transformersjs=args.transformersjs,
-                        mlc=args.mlc.resolve() if args.mlc else None,
-                        mlc_tvm=args.mlc_tvm.resolve() if args.mlc_tvm else None, mlc_quantizations=quants).run()
+        wrote = Builder(cache, dist=args.dist.resolve(), cdn=args.cdn, transformersjs=args.transformersjs, **mlc).run()
     except (IntegrityError, FetchError, PatchError, PinError, BuildError) as err:
         print(f"build failed: {err}", file=sys.stderr)
         return 1

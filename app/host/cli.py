@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from app.engines.mlc.host import build as mlc_build
 from app.host.build import DIST
 
 
@@ -97,11 +98,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     argv = ["--dist", str(args.dist)] + (["--cdn"] if args.cdn else []) + (["--transformersjs"] if args.transformersjs else [])
     if args.cache_dir is not None:
         argv += ["--cache-dir", str(args.cache_dir)]
-    if args.mlc is not None:
-        argv += ["--mlc", str(args.mlc), "--mlc-quantizations", args.mlc_quantizations]
-    if args.mlc_tvm is not None:
-        argv += ["--mlc-tvm", str(args.mlc_tvm)]
-    return build_main(argv)
+    return build_main(argv + mlc_build.forward_arguments(args))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -161,13 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--transformersjs", action="store_true",
                    help="also convert the GGUF into a Transformers.js model (ONNX, the GGUF's Q8_0 blocks in MatMulNBits) for the transformers.js "
                         "rows; needs pip install -e '.[convert]'")
-    p.add_argument("--mlc", type=Path, default=None, metavar="PATH",
-                   help="also build MLC WebLLM's model library and weights from the GGUF with this mlc-llm checkout "
-                        "(needs pip install -e '.[mlc]' and emscripten; README: MLC WebLLM)")
-    p.add_argument("--mlc-tvm", type=Path, default=None, metavar="PATH",
-                   help="an apache/tvm source checkout for the web runtime's headers (default: PATH/3rdparty/tvm of --mlc)")
-    p.add_argument("--mlc-quantizations", default="q0f32,q0f16", metavar="LIST",
-                   help="MLC weight formats, comma-separated: q0f32 (exact), q0f16")
+    mlc_build.add_arguments(p)
     p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
                    help="download cache (when not given: $BENCH_CACHE_DIR or ~/.cache/browser-llm-bench)")
     p.set_defaults(func=cmd_build)

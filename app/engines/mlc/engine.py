@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, to_js  # type: ignore[import-not-found]
 
 from app.engines.protocol import EngineBase, EngineError, Model
 from app.web import jsbridge
@@ -39,7 +39,6 @@ class MlcEngine(EngineBase):
         self.left = 0
         self.last: int | None = None
         self.token_time_ms: float | None = None
-        self.progress_proxy: Any = None
         # Filled by the first teacher-forced call (its prefix is the benchmark's prompt ids), and the same dict
         # object the row's info holds: does web-llm's tokenizer give our ids for the prompt's text?
         self.tokenizer_check: dict[str, Any] = {}
@@ -78,10 +77,9 @@ class MlcEngine(EngineBase):
             "required_features": list(info.get("required_features") or []),
             "overrides": {"context_window_size": info.get("context_window_size") or 2048},
         }
-        self.progress_proxy = create_proxy(lambda progress, text: None)
         t0 = jsbridge.now_ms()
         try:
-            self.state = await self.runner.load(jsbridge.to_js_object(record), self.progress_proxy)
+            self.state = await self.runner.load(jsbridge.to_js_object(record))
         except JsException as err:
             raise EngineError(f"web-llm could not load {info['model_id']}: {err}") from None
         return {"parse_ms": jsbridge.now_ms() - t0}
@@ -169,9 +167,6 @@ class MlcEngine(EngineBase):
             except JsException:
                 pass
             self.state = None
-        if self.progress_proxy is not None:
-            self.progress_proxy.destroy()
-            self.progress_proxy = None
 
 
 def make(site: dict[str, Any], settings: Any, variant: Any) -> MlcEngine:

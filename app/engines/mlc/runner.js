@@ -17,10 +17,9 @@ const GREEDY = {
   presence_penalty: 0,
 };
 
-export async function load(record, onProgress) {
+export async function load(record) {
   const engine = new webllm.MLCEngine({
     appConfig: { model_list: [record], cacheBackend: "cache" },
-    initProgressCallback: (report) => onProgress(report.progress, report.text),
     logLevel: "WARN",
   });
   await engine.reload(record.model_id, GREEDY);

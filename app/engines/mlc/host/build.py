@@ -20,6 +20,34 @@ WEIGHTS_FORMAT = {"q0f32": "MLC q0f32 (float32: the GGUF's Q8_0 dequantized exac
                   "q0f16": "MLC q0f16 (float16 rounding of the GGUF's dequantized Q8_0: NOT the same weights), from GGUF {sha8}"}
 
 
+def add_arguments(parser: Any) -> None:
+    """The build's MLC options (`python build.py` and `python -m app build` share them)."""
+    parser.add_argument("--mlc", type=Path, default=None, metavar="PATH",
+                        help="also build MLC WebLLM's model library and weights from the GGUF with this mlc-llm checkout "
+                             "(needs pip install -e '.[mlc]' and emscripten; README: MLC WebLLM)")
+    parser.add_argument("--mlc-tvm", type=Path, default=None, metavar="PATH",
+                        help="an apache/tvm source checkout for the web runtime's headers (default: PATH/3rdparty/tvm of --mlc)")
+    parser.add_argument("--mlc-quantizations", default=",".join(DEFAULT_QUANTIZATIONS), metavar="LIST",
+                        help="MLC weight formats to build, comma-separated: q0f32 (exact), q0f16")
+
+
+def forward_arguments(args: Any) -> list[str]:
+    """`args`' MLC options as build.py's command line (what `python -m app build` hands on)."""
+    out = ["--mlc", str(args.mlc), "--mlc-quantizations", args.mlc_quantizations] if args.mlc is not None else []
+    return out + (["--mlc-tvm", str(args.mlc_tvm)] if args.mlc_tvm is not None else [])
+
+
+def builder_options(args: Any) -> dict[str, Any] | str:
+    """Builder keyword arguments from `args`' MLC options, or the one-line reason they are bad."""
+    quants = tuple(q.strip() for q in args.mlc_quantizations.split(",") if q.strip())
+    if not quants or any(q not in DEFAULT_QUANTIZATIONS for q in quants):
+        return f"--mlc-quantizations {args.mlc_quantizations!r}: use q0f32, q0f16 or both"
+    if args.mlc is not None and not args.mlc.is_dir():
+        return f"--mlc {args.mlc}: no such folder (give an mlc-llm checkout)"
+    return {"mlc": args.mlc.resolve() if args.mlc else None,
+            "mlc_tvm": args.mlc_tvm.resolve() if args.mlc_tvm else None, "mlc_quantizations": quants}
+
+
 def plan(builder: Any, site: dict[str, Any]) -> None:
     """web-llm always; the model when --mlc was given or the cache already holds it."""
     pin = pinlib.one(builder.pins, "webllm")

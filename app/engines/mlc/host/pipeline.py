@@ -29,6 +29,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from app.host.cache import sha256_file
+
 MODEL_NAME = "SmolLM2-135M-Instruct"
 CONV_TEMPLATE = "chatml"  # SmolLM2-Instruct's chat format (<|im_start|> ... <|im_end|>)
 QUANTIZATIONS = ("q0f32", "q0f16")
@@ -52,13 +54,6 @@ class MlcBuildError(Exception):
 def model_id(quant: str) -> str:
     return f"{MODEL_NAME}-{quant}-MLC"
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check_prerequisites(mlc_src: Path) -> dict:
@@ -163,7 +158,7 @@ def build(gguf: Path, mlc_src: Path, out: Path, quantizations: tuple[str, ...], 
     timings: dict[str, float] = {}
     record: dict = {**_check_prerequisites(mlc_src), "mlc_llm": _git_head(mlc_src), "quantizations": list(quantizations),
                     "conv_template": CONV_TEMPLATE, "context_window_size": CONTEXT_WINDOW,
-                    "prefill_chunk_size": PREFILL_CHUNK, "source_gguf_sha256": _sha256(gguf), "models": {}}
+                    "prefill_chunk_size": PREFILL_CHUNK, "source_gguf_sha256": sha256_file(gguf), "models": {}}
     try:
         from app.engines.mlc.host import runtime_objects
     except ImportError:
@@ -229,7 +224,7 @@ def build(gguf: Path, mlc_src: Path, out: Path, quantizations: tuple[str, ...], 
             objects = sorted(objects_dir.glob("*.o"))
             lib_name = f"{mid}-webgpu.wasm"
             model: dict = {"model_id": mid, "dir": mid, "lib": None, "objects": {
-                o.name: {"size": o.stat().st_size, "sha256": _sha256(o)} for o in objects},
+                o.name: {"size": o.stat().st_size, "sha256": sha256_file(o)} for o in objects},
                 "required_features": REQUIRED_FEATURES.get(quant, []), "context_window_size": CONTEXT_WINDOW}
             if runtime is not None:
                 log(f"MLC build: {mid}: linking {lib_name} (emcc)")
@@ -256,11 +251,11 @@ def build(gguf: Path, mlc_src: Path, out: Path, quantizations: tuple[str, ...], 
                     for chunk in iter(lambda: f.read(1 << 20), b""):
                         whole.update(chunk)
             model["weights_sha256"] = whole.hexdigest()  # of the shards concatenated in tensor-cache order
-            model["files"] = {p.name: {"size": p.stat().st_size, "sha256": _sha256(p)}
+            model["files"] = {p.name: {"size": p.stat().st_size, "sha256": sha256_file(p)}
                               for p in sorted(model_dir.iterdir()) if p.is_file()}
             if model["lib"]:
                 lib = out / lib_name
-                model["files"][lib_name] = {"size": lib.stat().st_size, "sha256": _sha256(lib)}
+                model["files"][lib_name] = {"size": lib.stat().st_size, "sha256": sha256_file(lib)}
             model["timings_s"] = {k: round(v, 2) for k, v in times.items()}
             record["models"][quant] = model
     timings["total_s"] = time.monotonic() - started

@@ -46,6 +46,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from app.host.cache import sha256_file
+
 Log = Callable[[str], None]
 
 WEB_RUNTIME = ("wasm_runtime", "tvmjs_support", "webgpu_runtime")  # tvm/web/emcc/<name>.cc
@@ -243,20 +245,13 @@ def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def _stamp_key(root: Path, emcc: str, object_format: str) -> str:
     """Hash of every staged input and the flags: equal key, equal objects."""
     h = hashlib.sha256(json.dumps([emcc, object_format, CFLAGS, _include_flags(Path("."))]).encode())
     for p in sorted(q for q in root.rglob("*") if q.is_file()):
         h.update(str(p.relative_to(root)).encode())
-        h.update(_sha256(p).encode())
+        h.update(sha256_file(p).encode())
     return h.hexdigest()
 
 
@@ -311,7 +306,7 @@ def build_runtime(mlc_src: Path, tvm_src: Path | None, out: Path, log: Log, *, j
         "key": key, "emcc": version, "object_format": object_format, "cflags": list(CFLAGS),
         "apache_tvm": _version("apache-tvm"), "apache_tvm_ffi": _version("apache-tvm-ffi"),
         "headers_from": origin, "timings_s": timings,
-        "objects": {n: {"file": p.name, "size": p.stat().st_size, "sha256": _sha256(p)}
+        "objects": {n: {"file": p.name, "size": p.stat().st_size, "sha256": sha256_file(p)}
                     for n, p in objects.items()},
     }, indent=1, sort_keys=True))
     return objects
