@@ -48,8 +48,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             rec = json.loads(line)
         except ValueError:
             raise LlamaBenchError(f"{path}:{n}: not JSON (expected llama-bench -o jsonl)") from None
-        if not isinstance(rec, dict) or not all(k in rec for k in ("n_prompt", "n_gen", "avg_ts")):
-            raise LlamaBenchError(f"{path}:{n}: not a llama-bench record (no n_prompt, n_gen, avg_ts)")
+        missing = [k for k in ("n_prompt", "n_gen", "avg_ts") if not isinstance(rec, dict) or k not in rec]
+        if missing:
+            raise LlamaBenchError(f"{path}:{n}: not a llama-bench record (no {', '.join(missing)})")
         out.append(rec)
     return out
 
@@ -130,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.engines.native.host.llama_bench",
                                      description="Browser rows of a result beside llama-bench's native figures.")
     parser.add_argument("result", type=Path, help="a benchmark result JSON (python -m app bench --json)")
-    parser.add_argument("native", type=Path, nargs="+", help="llama-bench -o jsonl files")
+    parser.add_argument("native", type=Path, nargs="+",
+                        help="llama-bench -o jsonl files (n_prompt, n_gen, n_depth, n_threads, n_gpu_layers: 0 native CPU, "
+                             "> 0 native GPU, avg_ts, stddev_ts)")
     parser.add_argument("--zeroed", action="store_true", help="the native figures used a zeroed-weights GGUF (say so)")
     args = parser.parse_args(argv)
     try:
@@ -143,7 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     except LlamaBenchError as err:
         print(f"llama_bench: {err}", file=sys.stderr)
         return 2
-    print(markdown(comparisons(result, records), args.zeroed))
+    rows = comparisons(result, records)
+    print(markdown(rows, args.zeroed))
+    # Rows with a figure but no native test of the same kind (no GPU records, another prompt length): say so.
+    matched = {(r["engine"], r["backend"], r["test"]) for r in rows}
+    for row in result.get("rows") or []:
+        key = (row.get("engine"), str(row.get("backend") or ""), str(row.get("test") or "chat"))
+        if row.get("summary") and not row.get("error") and key not in matched and key[1].startswith(("wasm", "webgpu")):
+            print(f"- no native figure for {key[0]} {key[1]} {key[2]}: no llama-bench record of that test "
+                  f"({'GPU: n_gpu_layers > 0' if key[1].startswith('webgpu') else 'CPU: n_gpu_layers 0'})")
     return 0
 
 
