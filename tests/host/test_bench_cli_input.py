@@ -38,7 +38,7 @@ def bench(*args, cwd=None):
         (["--runs", "0"], "runs must be between 1 and 50"),
         (["--runs", "1000"], "runs must be between 1 and 50"),
         (["--prompt", "   "], "the prompt is empty"),
-        (["--engines", "mlc"], "unknown engine"),
+        (["--engines", "webllm"], "unknown engine"),  # "mlc" became an engine (app/engines/mlc)
         (["--cpu", "--engines", "flare-webgpu"], "no engine selected"),
     ],
 )
