@@ -119,6 +119,10 @@ def pack(out: Path, piece_mb: int = 60, with_gemma: bool = False, runtime: str =
     dist/ is not built or a packing step fails."""
     if not (DIST / "manifest.json").exists():
         raise SystemExit("dist/ is not built: run `python build.py` first")
+    if native is not None and not (native / "llama-bench").is_file():  # before the old pieces are removed
+        raise SystemExit(f"--with-native {native}: no llama-bench there (../shared/recipes/native-llama-bench-vulkan.sh)")
+    if with_mlc and not any((DIST / "models" / "mlc").glob("*/resolve/main/tensor-cache.json")):
+        raise SystemExit("--with-mlc: dist/ has no MLC model: run `python build.py --mlc PATH` first")
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("bundle.tar.xz.part*"):
         old.unlink()
@@ -139,8 +143,6 @@ def pack(out: Path, piece_mb: int = 60, with_gemma: bool = False, runtime: str =
         shutil.copy(REPO_ROOT / "pins.toml", root / "pins.toml")
         shutil.copy(REPO_ROOT / "scripts" / "gpu_run.sh", root / "gpu_run.sh")
         if native is not None:
-            if not (native / "llama-bench").is_file():
-                raise SystemExit(f"--with-native {native}: no llama-bench there (../shared/recipes/native-llama-bench-vulkan.sh)")
             shutil.copytree(native, root / "native", symlinks=False)
             shutil.copy(REPO_ROOT / "scripts" / "native_gpu_run.sh", root / "native_gpu_run.sh")
         (root / "RUNTIME").write_text(runtime + "\n")

@@ -61,15 +61,15 @@ class _Builder:
         self.files[path] = _Planned(Path(source), "cd" * 32)
 
 
-def _cached_build(root: Path) -> Path:
-    derived = root / "derived" / f"mlc-{'ab' * 8}-{mlc_build.MLC_RECIPE}-q0f32"
-    model = derived / "M-q0f32"
+def _cached_build(root: Path, quant: str = "q0f32") -> Path:
+    derived = root / "derived" / f"mlc-{'ab' * 8}-{mlc_build.MLC_RECIPE}-{quant}"
+    model = derived / f"M-{quant}"
     model.mkdir(parents=True)
     for name in ("mlc-chat-config.json", "tensor-cache.json", "params_shard_0.bin"):
         (model / name).write_text("x")
-    (derived / "M-q0f32-webgpu.wasm").write_text("wasm")
-    record = {"apache_tvm": "0.27.0.post1", "models": {"q0f32": {
-        "model_id": "M-q0f32", "dir": "M-q0f32", "lib": "M-q0f32-webgpu.wasm", "required_features": [],
+    (derived / f"M-{quant}-webgpu.wasm").write_text("wasm")
+    record = {"apache_tvm": "0.27.0.post1", "models": {quant: {
+        "model_id": f"M-{quant}", "dir": f"M-{quant}", "lib": f"M-{quant}-webgpu.wasm", "required_features": [],
         "context_window_size": 4096, "weight_files": ["params_shard_0.bin"], "weights_sha256": "ef" * 32,
         "weights_check": "all 1 shards equal"}}}
     (derived / "mlc-build.json").write_text(json.dumps(record))
@@ -98,3 +98,15 @@ def test_no_cached_build_and_no_source_leaves_the_rows_to_say_how(tmp_path):
     site = {"importmap": {"imports": {}}, "mlc": {"version": "0.2.86", "models": {}}}
     mlc_build.plan_model(_Builder(tmp_path, gguf), site)
     assert site["mlc"]["models"] == {} and "model" not in site["mlc"]
+
+
+def test_each_quantization_is_cached_apart_so_one_build_never_hides_another(tmp_path):
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF")
+    _cached_build(tmp_path, "q0f32")
+    _cached_build(tmp_path, "q0f16")
+    builder = _Builder(tmp_path, gguf)
+    builder.mlc_quantizations = ("q0f16",)  # what a later `--mlc-quantizations q0f16` asks: q0f32 stays served
+    site = {"importmap": {"imports": {}}, "mlc": {"version": "0.2.86", "models": {}}}
+    mlc_build.plan_model(builder, site)
+    assert site["mlc"]["model"] == ["q0f16", "q0f32"]

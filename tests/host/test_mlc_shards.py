@@ -84,3 +84,19 @@ def test_unknown_tensors_and_encodings_are_named():
         shards.hf_name("blk.0.attn_qkv.weight")
     with pytest.raises(shards.ShardError, match="type 12"):
         shards.dequantize(np.zeros(10, np.uint8), 12, (10,))
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda shard: shard.update(dataPath="../escaped.bin"), "not a plain file name"),
+    (lambda shard: shard.pop("md5sum"), "nothing to check the shard against"),
+    (lambda shard: shard["records"][0].update(dtype="O"), "q0 models hold float32 or float16"),
+])
+def test_a_tensor_cache_that_is_not_tvms_is_refused_in_words(tmp_path, change, words):
+    gguf, hf = _tiny(tmp_path)
+    _cache(tmp_path, {"model.norm.weight": hf["model.norm.weight"]}, "float32")
+    cache = json.loads((tmp_path / "tensor-cache.json").read_text())
+    change(cache["records"][0])
+    (tmp_path / "tensor-cache.json").write_text(json.dumps(cache))
+    with pytest.raises(shards.ShardError, match=words):
+        shards.regenerate(gguf, tmp_path, log=lambda _: None)
+    assert not (tmp_path.parent / "escaped.bin").exists()

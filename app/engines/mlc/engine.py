@@ -32,7 +32,9 @@ class MlcEngine(EngineBase):
         self.site = mlc_site
         self.quantization = quantization
         self.cpu_argmax = cpu_argmax
-        self.backend = "webgpu (CPU argmax sampler)" if cpu_argmax else "webgpu"
+        # q0f16 is not the same weights and the CPU sampler not web-llm's own way: both said in the backend cell.
+        self.backend = ("webgpu" + (" (q0f16)" if quantization == "q0f16" else "")
+                        + (" (CPU argmax sampler)" if cpu_argmax else ""))
         self.runner: Any = None
         self.state: Any = None
         self.pending: int | None = None

@@ -1,6 +1,6 @@
 """Host build hook: web-llm always (the page offers the rows), and, with `build.py --mlc PATH`, the MLC model
 library and weights built from the build's GGUF (app/engines/mlc/host/pipeline.py), cached by the GGUF's hash,
-the recipe and the quantizations. A later build without --mlc keeps serving what the cache holds."""
+the recipe and the quantization (one folder each). A later build without --mlc keeps serving what the cache holds."""
 
 from __future__ import annotations
 
@@ -33,14 +33,15 @@ def add_arguments(parser: Any) -> None:
 
 def forward_arguments(args: Any) -> list[str]:
     """`args`' MLC options as build.py's command line (what `python -m app build` hands on)."""
-    out = ["--mlc", str(args.mlc), "--mlc-quantizations", args.mlc_quantizations] if args.mlc is not None else []
+    out = (["--mlc", str(args.mlc)] if args.mlc is not None else []) + ["--mlc-quantizations", args.mlc_quantizations]
     return out + (["--mlc-tvm", str(args.mlc_tvm)] if args.mlc_tvm is not None else [])
 
 
 def builder_options(args: Any) -> dict[str, Any] | str:
     """Builder keyword arguments from `args`' MLC options, or the one-line reason they are bad."""
-    quants = tuple(q.strip() for q in args.mlc_quantizations.split(",") if q.strip())
-    if not quants or any(q not in DEFAULT_QUANTIZATIONS for q in quants):
+    given = {q.strip() for q in args.mlc_quantizations.split(",") if q.strip()}
+    quants = tuple(q for q in DEFAULT_QUANTIZATIONS if q in given)  # each once, in one order
+    if not given or given - set(DEFAULT_QUANTIZATIONS):
         return f"--mlc-quantizations {args.mlc_quantizations!r}: use q0f32, q0f16 or both"
     if args.mlc is not None and not args.mlc.is_dir():
         return f"--mlc {args.mlc}: no such folder (give an mlc-llm checkout)"
@@ -58,34 +59,35 @@ def plan(builder: Any, site: dict[str, Any]) -> None:
     plan_model(builder, site)
 
 
-def _derived(builder: Any) -> Path:
-    """The cache folder of this GGUF's MLC build: for the quantizations asked, or (none asked: a rebuild without
-    --mlc) the most recent complete build of this GGUF and recipe."""
-    gguf = builder.planned(MODEL_FILE)
-    stem = f"mlc-{gguf.digest()[:16]}-{MLC_RECIPE}-"
-    asked = getattr(builder, "mlc_quantizations", None)
-    if not asked and getattr(builder, "mlc", None) is None:
-        done = sorted((p for p in (builder.cache.root / "derived").glob(stem + "*") if (p / ".complete").exists()),
-                      key=lambda p: (p / ".complete").stat().st_mtime)
-        if done:
-            return done[-1]
-    return builder.cache.root / "derived" / (stem + "-".join(asked or DEFAULT_QUANTIZATIONS))
+def _derived(builder: Any, quant: str) -> Path:
+    """The cache folder of this GGUF's MLC build of one quantization (each its own: a build of one never hides
+    another, and a later build without --mlc serves every one the cache holds)."""
+    return builder.cache.root / "derived" / f"mlc-{builder.planned(MODEL_FILE).digest()[:16]}-{MLC_RECIPE}-{quant}"
 
 
 def plan_model(builder: Any, site: dict[str, Any]) -> None:
     gguf = builder.planned(MODEL_FILE)
-    derived = _derived(builder)
     source = getattr(builder, "mlc", None)
-    if not (derived / ".complete").exists():
-        if source is None:
-            return  # not asked for, nothing cached: the rows say how to build it
-        from app.engines.mlc.host.pipeline import MlcBuildError, build  # noqa: PLC0415 - apache-tvm: only with --mlc
+    asked = getattr(builder, "mlc_quantizations", None) or DEFAULT_QUANTIZATIONS
+    for quant in DEFAULT_QUANTIZATIONS:
+        derived = _derived(builder, quant)
+        if not (derived / ".complete").exists():
+            if source is None or quant not in asked:
+                continue  # not asked for, nothing cached: the rows say how to build it
+            from app.engines.mlc.host.pipeline import MlcBuildError, build  # noqa: PLC0415 - apache-tvm: only with --mlc
 
-        quants = tuple(getattr(builder, "mlc_quantizations", None) or DEFAULT_QUANTIZATIONS)
-        try:
-            builder.derive(derived, lambda out: _build(build, gguf.source, Path(source), out, quants, builder))
-        except (MlcBuildError, MlcWeightsDiffer) as err:
-            raise BuildError(f"MLC build: {err}") from None
+            try:
+                builder.derive(derived, lambda out, q=quant: _build(build, gguf.source, Path(source), out, (q,), builder))
+            except (MlcBuildError, MlcWeightsDiffer) as err:
+                raise BuildError(f"MLC build: {err}") from None
+        _plan_cached(builder, site, derived, gguf)
+    # The page's checkbox test (web/templates/index.html): the feature's "model" is set when the site has one.
+    if site["mlc"]["models"]:
+        site["mlc"]["model"] = sorted(site["mlc"]["models"])
+
+
+def _plan_cached(builder: Any, site: dict[str, Any], derived: Path, gguf: Any) -> None:
+    """Serve one cached build: its model folder under resolve/main, its library, and its site record."""
     record = json.loads((derived / "mlc-build.json").read_text())
     model_dirs = {m["dir"] for m in record["models"].values()}
     for path in sorted(derived.rglob("*")):
@@ -111,8 +113,6 @@ def plan_model(builder: Any, site: dict[str, Any]) -> None:
             "weights_check": model.get("weights_check"),
             "build": {k: record.get(k) for k in ("apache_tvm", "mlc_llm", "emcc", "timings_s", "recipe")},
         }
-    # The page's checkbox test (web/templates/index.html): the feature's "model" is set when the site has one.
-    site["mlc"]["model"] = sorted(site["mlc"]["models"])
 
 
 class MlcWeightsDiffer(RuntimeError):

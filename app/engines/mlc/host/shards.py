@@ -80,12 +80,17 @@ class GGUFTensors:
     """The GGUF's tensors as float32 HF-named arrays, Q/K unpermuted (read on demand from a memory map)."""
 
     def __init__(self, path: Path) -> None:
-        self.header = read_header_from_path(path)
+        try:
+            self.header = read_header_from_path(path)
+        except (OSError, ValueError) as err:
+            raise ShardError(f"{path}: not a GGUF it can read ({err})") from None
         self.data = np.memmap(path, dtype=np.uint8, mode="r")
         meta = self.header.metadata
         arch = self.header.architecture
         if arch != "llama":
             raise ShardError(f"the GGUF's architecture is {arch!r}: shards are recreated for llama only")
+        if "llama.attention.head_count" not in meta:
+            raise ShardError("the GGUF has no llama.attention.head_count: Q/K cannot be un-permuted")
         self.n_head = int(meta["llama.attention.head_count"])
         self.n_head_kv = int(meta.get("llama.attention.head_count_kv", self.n_head))
         self.by_hf = {hf_name(t.name): t for t in self.header.tensors}
@@ -111,26 +116,61 @@ def mlc_param(tensors: GGUFTensors, name: str) -> np.ndarray:
     return tensors.get(name)
 
 
+RECORD_KEYS = {"name": str, "shape": list, "dtype": str, "format": str, "nbytes": int, "byteOffset": int}
+
+
+def _check_shard(shard: object) -> None:
+    """Raise ShardError unless `shard` is a record TVM writes: a plain file name, sizes, an md5 to check against."""
+    if not isinstance(shard, dict):
+        raise ShardError(f"tensor-cache.json: a shard record is {type(shard).__name__}, not an object")
+    path = shard.get("dataPath")
+    if not isinstance(path, str) or not path or Path(path).name != path or path in (".", ".."):
+        raise ShardError(f"tensor-cache.json: shard dataPath {path!r} is not a plain file name in the model folder")
+    if shard.get("format") != "raw-shard":
+        raise ShardError(f"{path}: format {shard.get('format')!r}, expected raw-shard")
+    if not isinstance(shard.get("md5sum"), str) or not shard["md5sum"]:
+        raise ShardError(f"{path}: no md5sum in tensor-cache.json: nothing to check the shard against")
+    if not isinstance(shard.get("nbytes"), int) or not 0 < shard["nbytes"] <= 1 << 32:
+        raise ShardError(f"{path}: nbytes {shard.get('nbytes')!r} is not a shard size (1 byte to 4 GiB)")
+    if not isinstance(shard.get("records"), list):
+        raise ShardError(f"{path}: no list of tensor records")
+    for rec in shard["records"]:
+        bad = [k for k, t in RECORD_KEYS.items() if not isinstance(rec, dict) or not isinstance(rec.get(k), t)]
+        if bad:
+            raise ShardError(f"{path}: a tensor record lacks or mistypes {', '.join(bad)}")
+        if rec["dtype"] not in ("float32", "float16"):
+            raise ShardError(f"{path}: {rec['name']}: dtype {rec['dtype']!r} (q0 models hold float32 or float16)")
+
+
 def regenerate(gguf: Path, model_dir: Path, log: Callable[[str], None] = print, write: bool = True) -> list[Path]:
     """Write every shard tensor-cache.json in `model_dir` lists, from `gguf`; each checked by its md5sum.
     Returns the shard paths. With write=False only checks (the build's proof that mlc-llm's shards hold the GGUF's
     weights). Raises ShardError naming the parameter or shard that differs, OSError for files."""
-    cache = json.loads((model_dir / "tensor-cache.json").read_text())
+    try:
+        cache = json.loads((model_dir / "tensor-cache.json").read_text())
+    except ValueError as err:
+        raise ShardError(f"{model_dir / 'tensor-cache.json'}: not JSON ({err})") from None
+    shards = cache.get("records") if isinstance(cache, dict) else None
+    if not isinstance(shards, list) or not shards:
+        raise ShardError("tensor-cache.json lists no shards (expected TVM's {\"records\": [shard, ...]})")
     tensors = GGUFTensors(gguf)
     written = []
-    for shard in cache["records"]:
-        if shard.get("format") != "raw-shard":
-            raise ShardError(f"{shard.get('dataPath')}: format {shard.get('format')!r}, expected raw-shard")
+    for shard in shards:
+        _check_shard(shard)
         buf = bytearray(shard["nbytes"])
         for rec in shard["records"]:
             if rec.get("format") != "raw":
                 raise ShardError(f"{rec['name']}: encoded as {rec.get('format')!r}; only raw (MLC_ENCODE_FORMAT=raw) is recreated")
             array = mlc_param(tensors, rec["name"]).astype(rec["dtype"])
             if list(array.shape) != list(rec["shape"]) or array.nbytes != rec["nbytes"]:
-                raise ShardError(f"{rec['name']}: the GGUF gives shape {list(array.shape)}, tensor-cache.json says {rec['shape']}")
+                raise ShardError(f"{rec['name']}: the GGUF gives shape {list(array.shape)} ({array.nbytes} bytes of "
+                                 f"{rec['dtype']}), tensor-cache.json says {rec['shape']} ({rec['nbytes']} bytes)")
+            if rec["byteOffset"] + rec["nbytes"] > len(buf):
+                raise ShardError(f"{rec['name']}: bytes {rec['byteOffset']}..{rec['byteOffset'] + rec['nbytes']} lie "
+                                 f"outside its shard ({len(buf)} bytes)")
             buf[rec["byteOffset"]:rec["byteOffset"] + rec["nbytes"]] = array.tobytes()
         digest = hashlib.md5(buf).hexdigest()  # noqa: S324 - the checksum TVM records, not a security check
-        if shard.get("md5sum") and digest != shard["md5sum"]:
+        if digest != shard["md5sum"]:
             raise ShardError(f"{shard['dataPath']}: md5 {digest} differs from tensor-cache.json's {shard['md5sum']}: "
                              "these are not the weights mlc-llm's convert_weight wrote")
         path = model_dir / shard["dataPath"]
@@ -148,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         regenerate(Path(args[0]), Path(args[1]))
-    except (ShardError, OSError, KeyError, ValueError) as err:
+    except (ShardError, ValueError) as err:
         print(f"mlc-shards: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        print(f"mlc-shards: {err.filename or args[0]}: {err.strerror or err}", file=sys.stderr)
         return 1
     return 0
 

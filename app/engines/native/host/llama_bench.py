@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,25 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         missing = [k for k in ("n_prompt", "n_gen", "avg_ts") if not isinstance(rec, dict) or k not in rec]
         if missing:
             raise LlamaBenchError(f"{path}:{n}: not a llama-bench record (no {', '.join(missing)})")
+        bad = [k for k in INTEGERS if k in rec and rec[k] is not None
+               and (isinstance(rec[k], bool) or not isinstance(rec[k], int) or rec[k] < 0)]
+        bad += [k for k in ("avg_ts", "stddev_ts") if k in rec and not _finite(rec[k], allow_none=k == "stddev_ts")]
+        if bad:
+            raise LlamaBenchError(f"{path}:{n}: {', '.join(f'{k} {rec[k]!r}' for k in bad)}: not a count (integer >= 0) "
+                                  "or a speed (finite tok/s >= 0) as llama-bench writes them")
         out.append(rec)
+    if not out:
+        raise LlamaBenchError(f"{path}: no llama-bench records (an empty file?)")
     return out
+
+
+INTEGERS = ("n_prompt", "n_gen", "n_depth", "n_threads", "n_gpu_layers")
+
+
+def _finite(value: Any, allow_none: bool = False) -> bool:
+    if value is None:
+        return allow_none
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def kind(rec: dict[str, Any]) -> str:
@@ -73,8 +91,14 @@ def _pick(records: list[dict[str, Any]], want: str, n_prompt: int, n_gen: int, d
 
 
 def _mean(row: dict[str, Any], key: str) -> float | None:
-    stat = (row.get("summary") or {}).get(key)
-    return stat.get("mean") if isinstance(stat, dict) else None
+    summary = row.get("summary")
+    stat = summary.get(key) if isinstance(summary, dict) else None
+    mean = stat.get("mean") if isinstance(stat, dict) else None
+    return mean if _finite(mean) else None
+
+
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def comparisons(result: dict[str, Any], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -82,13 +106,13 @@ def comparisons(result: dict[str, Any], records: list[dict[str, Any]]) -> list[d
     figure ("prefill"|"decode"), browser_tok_s, native_tok_s, native_stddev, native ("cpu, 16 threads"|"gpu"),
     native_test ("pp32", "tg64@d32"), ratio}. Rows without the figure (errors, refusals) are left out."""
     out = []
-    for row in result.get("rows") or []:
+    for row in _rows(result):
         backend = str(row.get("backend") or "")
         want = "gpu" if backend.startswith("webgpu") else "cpu" if backend.startswith("wasm") else None
         if want is None or row.get("error") or row.get("unsupported"):
             continue
         test = str(row.get("test") or "chat")
-        n_prompt, n_gen = int(row.get("n_prompt") or 0), int(row.get("n_gen") or 0)
+        n_prompt, n_gen = _count(row.get("n_prompt")), _count(row.get("n_gen"))
         wants = []
         if test.startswith("pp"):
             wants.append(("prefill", n_prompt, 0, 0))
@@ -96,7 +120,8 @@ def comparisons(result: dict[str, Any], records: list[dict[str, Any]]) -> list[d
             wants.append(("decode", 0, n_gen, 0))
         else:
             wants += [("prefill", n_prompt, 0, 0), ("decode", 0, n_gen, n_prompt)]
-        threads = (row.get("info") or {}).get("threads")
+        info = row.get("info")
+        threads = info.get("threads") if isinstance(info, dict) else None
         for figure, p, g, d in wants:
             mine = _mean(row, f"{figure}_tok_s")
             rec = _pick(records, want, p, g, d, threads if isinstance(threads, int) else None)
@@ -109,6 +134,14 @@ def comparisons(result: dict[str, Any], records: list[dict[str, Any]]) -> list[d
                         "native_test": f"pp{p}" if figure == "prefill" else f"tg{g}" + (f"@d{d}" if d else ""),
                         "ratio": mine / rec["avg_ts"] if rec["avg_ts"] else None})
     return out
+
+
+def _rows(result: Any) -> list[dict[str, Any]]:
+    """The result's rows that are objects. Raises LlamaBenchError for a result without a list of rows."""
+    rows = result.get("rows") if isinstance(result, dict) else None
+    if not isinstance(rows, list):
+        raise LlamaBenchError("the result has no list of rows (python -m app bench --json writes one)")
+    return [r for r in rows if isinstance(r, dict)]
 
 
 def markdown(rows: list[dict[str, Any]], zeroed: bool) -> str:
@@ -146,11 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     except LlamaBenchError as err:
         print(f"llama_bench: {err}", file=sys.stderr)
         return 2
-    rows = comparisons(result, records)
+    try:
+        rows = comparisons(result, records)
+    except LlamaBenchError as err:
+        print(f"llama_bench: {args.result}: {err}", file=sys.stderr)
+        return 2
     print(markdown(rows, args.zeroed))
     # Rows with a figure but no native test of the same kind (no GPU records, another prompt length): say so.
     matched = {(r["engine"], r["backend"], r["test"]) for r in rows}
-    for row in result.get("rows") or []:
+    for row in _rows(result):
         key = (row.get("engine"), str(row.get("backend") or ""), str(row.get("test") or "chat"))
         if row.get("summary") and not row.get("error") and key not in matched and key[1].startswith(("wasm", "webgpu")):
             print(f"- no native figure for {key[0]} {key[1]} {key[2]}: no llama-bench record of that test "
