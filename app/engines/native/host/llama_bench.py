@@ -80,7 +80,8 @@ def kind(rec: dict[str, Any]) -> str:
 
 def _pick(records: list[dict[str, Any]], want: str, n_prompt: int, n_gen: int, depth: int,
           threads: int | None) -> dict[str, Any] | None:
-    same = [r for r in records if kind(r) == want and not r.get("flash_attn")
+    # flash_attn: 1 (or true) when -fa 1 forced it; -1 is llama-bench's "auto" (its default since 2025), 0 off.
+    same = [r for r in records if kind(r) == want and r.get("flash_attn") not in (1, True)
             and (r["n_prompt"], r["n_gen"], int(r.get("n_depth") or 0)) == (n_prompt, n_gen, depth)]
     if not same:
         return None
