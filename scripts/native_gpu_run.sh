@@ -23,4 +23,4 @@ VK="env VK_DRIVER_FILES=$ICD VK_ICD_FILENAMES=$ICD"
 $VK timeout 120 ./llama-bench -m $M -p $P -n $N -ngl 99 -r 5 -o jsonl > "$OUT/native-vulkan.jsonl" 2> "$OUT/native-vulkan.err"
 $VK timeout 60 ./llama-bench -m $M -p 0 -n 64 -d 32 -ngl 99 -r 5 -o jsonl >> "$OUT/native-vulkan.jsonl" 2>> "$OUT/native-vulkan.err"
 $VK timeout 60 ./llama-bench -m $M -p 512 -n 64 -d 32 -ngl 99 -fa 1 -r 5 -o jsonl > "$OUT/native-vulkan-fa.jsonl" 2> "$OUT/native-vulkan-fa.err"
-tail -3 "$OUT"/*.err; wc -l "$OUT"/*.jsonl
+tail -n 3 "$OUT"/*.err; wc -l "$OUT"/*.jsonl

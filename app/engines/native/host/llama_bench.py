@@ -80,7 +80,7 @@ def kind(rec: dict[str, Any]) -> str:
 
 def _pick(records: list[dict[str, Any]], want: str, n_prompt: int, n_gen: int, depth: int,
           threads: int | None) -> dict[str, Any] | None:
-    # flash_attn: 1 (or true) when -fa 1 forced it; -1 is llama-bench's "auto" (its default since 2025), 0 off.
+    # flash_attn: 1 (or true) when -fa 1 forced it; -1 "auto" (llama-bench 0c1e570's default, the H200 records); 0 off.
     same = [r for r in records if kind(r) == want and r.get("flash_attn") not in (1, True)
             and (r["n_prompt"], r["n_gen"], int(r.get("n_depth") or 0)) == (n_prompt, n_gen, depth)]
     if not same:
