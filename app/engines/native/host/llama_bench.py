@@ -47,7 +47,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             continue
         try:
             rec = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise LlamaBenchError(f"{path}:{n}: not JSON (expected llama-bench -o jsonl)") from None
         missing = [k for k in ("n_prompt", "n_gen", "avg_ts") if not isinstance(rec, dict) or k not in rec]
         if missing:
@@ -138,11 +138,14 @@ def comparisons(result: dict[str, Any], records: list[dict[str, Any]]) -> list[d
 
 
 def _rows(result: Any) -> list[dict[str, Any]]:
-    """The result's rows that are objects. Raises LlamaBenchError for a result without a list of rows."""
+    """The result's rows that are objects with a text engine name and object-or-null correctness and gpu_errors (others
+    are left out: verdict() reads them). Raises LlamaBenchError for a result without a list of rows."""
     rows = result.get("rows") if isinstance(result, dict) else None
     if not isinstance(rows, list):
         raise LlamaBenchError("the result has no list of rows (python -m app bench --json writes one)")
-    return [r for r in rows if isinstance(r, dict)]
+    return [r for r in rows if isinstance(r, dict) and isinstance(r.get("engine"), str)
+            and all(isinstance(r.get(k), (dict, type(None))) for k in ("correctness", "gpu_errors"))
+            and isinstance((r.get("correctness") or {}).get("forced_top1_agreement"), (int, float, type(None)))]
 
 
 def markdown(rows: list[dict[str, Any]], zeroed: bool) -> str:
@@ -172,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = json.loads(args.result.read_text())
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, RecursionError) as err:
         print(f"llama_bench: {args.result}: not a readable result JSON ({err})", file=sys.stderr)
         return 2
     try:
